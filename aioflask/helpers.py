@@ -1,0 +1,75 @@
+"""Helpers that differ from Flask's: streaming with context, blocking code."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import flask
+
+from .bridge import await_, in_bridge, run_in_thread
+from .wrappers import sync_body
+
+__all__ = ["in_thread", "run_blocking", "stream_with_context"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The attribute :func:`in_thread` sets on a function.
+THREAD_MARK = "__aioflask_in_thread__"
+
+
+def stream_with_context(generator_or_function: Any) -> Any:
+    """Flask's :func:`~flask.stream_with_context`, also for async generators.
+
+    The request context stays pushed while the body is produced, so an async
+    generator can use ``request`` and ``session`` while the response streams.
+
+    .. versionadded:: 0.5
+    """
+    if callable(generator_or_function) and not hasattr(generator_or_function, "__aiter__"):
+
+        @functools.wraps(generator_or_function)
+        def decorator(*args: Any, **kwargs: Any) -> Any:
+            return stream_with_context(generator_or_function(*args, **kwargs))
+
+        return decorator
+    return flask.stream_with_context(sync_body(generator_or_function))
+
+
+def in_thread(func: F) -> F:
+    """Run this blocking sync view or hook in a worker thread.
+
+    Sync views and hooks run on the event loop by default: fast, but a blocking
+    call (a sync database driver, ``time.sleep``, a slow file system) stalls
+    every other request of the process while it waits. Decorated functions run
+    in the loop's thread pool instead, with Flask's contexts copied; they may
+    still call :func:`~aioflask.await_`. Put it below ``@app.route``::
+
+        @app.get("/report")
+        @in_thread
+        def report():
+            return slow_sync_query()
+
+    The ``AIOFLASK_SYNC_IN_THREAD`` config key does this for every sync view and
+    hook of the app.
+
+    .. versionadded:: 0.5
+    """
+    setattr(func, THREAD_MARK, True)
+    return func
+
+
+def run_blocking(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a sync function so that, on the bridge, it runs in a worker thread.
+
+    Outside the bridge (WSGI mode, CLI) it is called directly.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not in_bridge():
+            return func(*args, **kwargs)
+        return await_(run_in_thread(func, *args, **kwargs))
+
+    return wrapper
