@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import flask
 from asgiref.sync import markcoroutinefunction
 from flask.sansio.scaffold import setupmethod
+from werkzeug.datastructures import ImmutableDict
 
 from .asgi import serve_http
 from .bridge import await_
@@ -36,11 +37,11 @@ class Flask(flask.Flask):
 
     response_class = Response
 
-    default_config = {
-        **flask.Flask.default_config,
+    default_config = ImmutableDict(
+        flask.Flask.default_config,
         # Run every sync view and hook in a worker thread (see in_thread).
-        "AIOFLASK_SYNC_IN_THREAD": False,
-    }
+        AIOFLASK_SYNC_IN_THREAD=False,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,7 +50,7 @@ class Flask(flask.Flask):
         #: Called (in order, in an app context) when the server shuts down.
         self.after_serving_funcs: list[Callable[[], Any]] = []
 
-    def __call__(self, *args: Any) -> Any:  # type: ignore[override]
+    def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
         if len(args) == 2:
             return self.wsgi_app(*args)
@@ -60,17 +61,16 @@ class Flask(flask.Flask):
 
     async def asgi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application; middleware can wrap it like ``wsgi_app``."""
-        kind = scope["type"]
-        if kind == "http":
+        if scope["type"] == "http":
             await serve_http(self.wsgi_app, scope, receive, send)
-        elif kind == "lifespan":
+        elif scope["type"] == "lifespan":
             await serve_lifespan(self, scope, receive, send)
-        elif kind == "websocket":
+        elif scope["type"] == "websocket":
             # No WebSocket routes: reject the handshake (the server answers 403).
             await receive()
             await send({"type": "websocket.close", "code": 1000, "reason": ""})
         else:
-            raise ValueError(f"aioflask cannot serve ASGI scope type {kind!r}")
+            raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Make ``func`` callable from Flask's sync dispatch.
@@ -85,9 +85,7 @@ class Flask(flask.Flask):
             return run_blocking(func)
         return func
 
-    def async_to_sync(
-        self, func: Callable[..., Coroutine[Any, Any, Any]]
-    ) -> Callable[..., Any]:
+    def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         """Return a sync function that awaits ``func`` on the event loop.
 
         Inside a request this suspends the request's greenlet; where no loop

@@ -122,16 +122,16 @@ class Receiver:
     """
 
     __slots__ = (
+        "_buffered",
+        "_direct",
         "_receive",
         "_task",
-        "_watcher",
-        "_buffered",
         "_waiter",
-        "_direct",
         "_wakeup",
-        "disconnected",
+        "_watcher",
         "cancelled",
         "complete",
+        "disconnected",
     )
 
     def __init__(self, receive: Receive) -> None:
@@ -219,7 +219,7 @@ class InputStream:
     application reads past what it already has; nothing is read ahead.
     """
 
-    __slots__ = ("_receiver", "_buffer", "_eof")
+    __slots__ = ("_buffer", "_eof", "_receiver")
 
     def __init__(self, receiver: Receiver) -> None:
         self._receiver = receiver
@@ -313,7 +313,7 @@ class Responder:
     instead of being sent from the greenlet: a plain response costs no switch.
     """
 
-    __slots__ = ("_send", "_head", "status", "headers", "length", "started")
+    __slots__ = ("_head", "_send", "headers", "length", "started", "status")
 
     def __init__(self, send: Send, head: bool) -> None:
         self._send = send
@@ -432,4 +432,3 @@ def _uncancel() -> int:
     task = asyncio.current_task()
     uncancel = getattr(task, "uncancel", None)  # Python 3.11+
     return uncancel() if uncancel is not None else 0
-

@@ -69,8 +69,8 @@ async def drive(
         awaitable (so costs that only matter to code that suspends, such as
         watching for a client disconnect, are paid only by such code).
     """
-    __tracebackhide__ = True  # noqa: F841  (pytest)
-    __traceback_hide__ = True  # noqa: F841  (Werkzeug's debugger)
+    __tracebackhide__ = True  # pytest
+    __traceback_hide__ = True  # Werkzeug's debugger
     current = greenlet.getcurrent()
     child = _BridgeGreenlet(fn, current)
     # Share the caller's Context object: ContextVars that Flask sets in the
@@ -113,8 +113,8 @@ async def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
     .. versionadded:: 0.5
     """
-    __tracebackhide__ = True  # noqa: F841
-    __traceback_hide__ = True  # noqa: F841
+    __tracebackhide__ = True
+    __traceback_hide__ = True
     return await drive(fn, args, kwargs)
 
 
@@ -133,8 +133,8 @@ def await_(aw: Awaitable[T]) -> T:
 
     .. versionadded:: 0.5
     """
-    __tracebackhide__ = True  # noqa: F841
-    __traceback_hide__ = True  # noqa: F841
+    __tracebackhide__ = True
+    __traceback_hide__ = True
     current = greenlet.getcurrent()
     if isinstance(current, _BridgeGreenlet):
         # Suspend this greenlet: drive() awaits `aw` and switches back.
@@ -198,7 +198,7 @@ class iterate(Iterator[T]):  # noqa: N801  (used like a function)
     .. versionadded:: 0.5
     """
 
-    __slots__ = ("_it", "_done")
+    __slots__ = ("_done", "_it")
 
     def __init__(self, aiterable: AsyncIterable[T]) -> None:
         self._it = aiterable.__aiter__()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask.cli import CertParamType, ScriptInfo, get_debug_flag, pass_script_info, show_server_banner
+from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_banner
+from flask.helpers import get_debug_flag
 
 from .serving import run_server
 

@@ -42,10 +42,12 @@ async def serve_lifespan(app: Flask, scope: LifespanScope, receive: Receive, sen
         except Exception:
             app.logger.exception("Error in lifespan %s", phase)
             text = traceback.format_exc()
-            await send({"type": f"lifespan.{phase}.failed", "message": text})  # type: ignore[typeddict-item, misc]
+            failed: Any = {"type": f"lifespan.{phase}.failed", "message": text}
+            await send(failed)
             if phase == "startup":
                 return
         else:
-            await send({"type": f"lifespan.{phase}.complete"})  # type: ignore[typeddict-item, misc]
+            complete: Any = {"type": f"lifespan.{phase}.complete"}
+            await send(complete)
         if phase == "shutdown":
             return
