@@ -6,7 +6,6 @@ marker are aioflask's own or override Flask's.
 
 from __future__ import annotations
 
-from flask import Blueprint as Blueprint
 from flask import Config as Config
 from flask import abort as abort
 from flask import after_this_request as after_this_request
@@ -28,8 +27,6 @@ from flask import jsonify as jsonify
 from flask import make_response as make_response
 from flask import message_flashed as message_flashed
 from flask import redirect as redirect
-from flask import render_template as render_template
-from flask import render_template_string as render_template_string
 from flask import request as request
 from flask import request_finished as request_finished
 from flask import request_started as request_started
@@ -37,19 +34,22 @@ from flask import request_tearing_down as request_tearing_down
 from flask import send_file as send_file
 from flask import send_from_directory as send_from_directory
 from flask import session as session
-from flask import stream_template as stream_template
-from flask import stream_template_string as stream_template_string
 from flask import template_rendered as template_rendered
 from flask import url_for as url_for
 
 # aioflask's own names, and overrides of Flask's.
 from .app import Flask as Flask
+from .blueprints import Blueprint as Blueprint
 from .bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
 from .bridge import await_ as await_
 from .bridge import run_in_thread as run_in_thread
 from .bridge import run_sync as run_sync
 from .helpers import in_thread as in_thread
 from .helpers import stream_with_context as stream_with_context
+from .templating import render_template as render_template
+from .templating import render_template_string as render_template_string
+from .templating import stream_template as stream_template
+from .templating import stream_template_string as stream_template_string
 from .wrappers import Request as Request
 from .wrappers import Response as Response
 

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import functools
+import os
 from collections.abc import Callable, Coroutine
 from inspect import iscoroutinefunction
 from typing import Any, TypeVar
 
 import flask
+import flask.cli
 from asgiref.sync import markcoroutinefunction
+from flask.cli import show_server_banner
+from flask.helpers import get_debug_flag
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
 
 from .asgi import serve_http
-from .bridge import await_
+from .bridge import make_sync
+from .cli import AppGroup
+from .ctx import AppContext, RequestContext
 from .helpers import THREAD_MARK, run_blocking
 from .lifespan import serve_lifespan
+from .serving import run_server
+from .templating import Environment
+from .testing import FlaskClient, FlaskCliRunner
 from .typing import Receive, Scope, Send
 from .wrappers import Response, sync_body
 
@@ -36,6 +44,9 @@ class Flask(flask.Flask):
     """
 
     response_class = Response
+    jinja_environment = Environment  # type: ignore[assignment]
+    test_client_class = FlaskClient
+    test_cli_runner_class = FlaskCliRunner
 
     default_config = ImmutableDict(
         flask.Flask.default_config,
@@ -45,6 +56,7 @@ class Flask(flask.Flask):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.cli = AppGroup()
         #: Called (in order, in an app context) when the server starts serving.
         self.before_serving_funcs: list[Callable[[], Any]] = []
         #: Called (in order, in an app context) when the server shuts down.
@@ -91,12 +103,58 @@ class Flask(flask.Flask):
         Inside a request this suspends the request's greenlet; where no loop
         runs (WSGI mode, the CLI) the coroutine runs on a private loop.
         """
+        return make_sync(func)
 
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return await_(func(*args, **kwargs))
+    def app_context(self) -> AppContext:
+        """An app context; ``with`` or ``async with`` it."""
+        return AppContext(self)
 
-        return wrapper
+    def request_context(self, environ: dict[str, Any]) -> RequestContext:
+        """A request context for a WSGI environ; ``with`` or ``async with`` it."""
+        return RequestContext(self, environ)
+
+    def test_request_context(self, *args: Any, **kwargs: Any) -> RequestContext:
+        """Flask's ``test_request_context``; ``async with`` works too."""
+        return super().test_request_context(*args, **kwargs)  # type: ignore[return-value]
+
+    def run(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        debug: bool | None = None,
+        load_dotenv: bool = True,
+        **options: Any,
+    ) -> None:
+        """Serve the app with uvicorn (for development, like Flask's ``run``).
+
+        ``debug`` turns on Werkzeug's debugger (``use_debugger=False`` turns it
+        off again). There is no reloader here: uvicorn reloads by importing
+        the app anew, so use ``flask --app NAME aiorun --reload``. Other
+        keyword arguments go to :class:`uvicorn.Config` (``workers`` also
+        needs ``flask aiorun``). Does nothing under the ``flask`` command,
+        like Flask's.
+        """
+        if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+            return
+        if load_dotenv:
+            flask.cli.load_dotenv()
+            if "FLASK_DEBUG" in os.environ:
+                self.debug = get_debug_flag()
+        if debug is not None:
+            self.debug = bool(debug)
+        server_name = self.config.get("SERVER_NAME")
+        sn_host = sn_port = None
+        if server_name:
+            sn_host, _, sn_port = server_name.partition(":")
+        host = host or sn_host or "127.0.0.1"
+        port = int(port or sn_port or 5000)
+        debugger = options.pop("use_debugger", self.debug)
+        if options.pop("use_reloader", False):
+            raise ValueError("app.run() cannot reload; use 'flask --app NAME aiorun --reload'.")
+        for werkzeug_only in ("threaded", "processes", "use_evalex"):
+            options.pop(werkzeug_only, None)
+        show_server_banner(self.debug, self.name)
+        run_server(self, host=host, port=port, debugger=debugger, **options)
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""

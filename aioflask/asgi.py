@@ -89,6 +89,9 @@ def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
     if client:
         environ["REMOTE_ADDR"] = client[0]
         environ["REMOTE_PORT"] = str(client[1])
+    if "aioflask.environ" in scope:
+        # Environ keys with no place in the scope (from aioflask's test client).
+        environ.update(scope["aioflask.environ"])  # type: ignore[typeddict-item]
     for name, value in scope["headers"]:
         key = _header_key(name)
         if key is None:

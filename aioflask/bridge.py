@@ -27,6 +27,7 @@ __all__ = [
     "drive",
     "in_bridge",
     "iterate",
+    "make_sync",
     "run_in_thread",
     "run_sync",
 ]
@@ -209,6 +210,16 @@ def await_(aw: Awaitable[T]) -> T:
         # A worker thread of a running loop: run it there, block this thread.
         return asyncio.run_coroutine_threadsafe(_as_coroutine(aw), loop).result()
     return _private_loop().run_until_complete(aw)
+
+
+def make_sync(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    r"""Wrap a coroutine function in a sync function that :func:`await_`\ s it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        return await_(func(*args, **kwargs))
+
+    return wrapper
 
 
 def in_bridge() -> bool:

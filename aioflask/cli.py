@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from inspect import iscoroutinefunction
 from typing import Any
 
 import click
+import flask.cli
 from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_banner
 from flask.helpers import get_debug_flag
 
+from .bridge import make_sync
 from .serving import run_server
 
-__all__ = ["aiorun_command"]
+__all__ = ["AppGroup", "aiorun_command"]
+
+
+class AppGroup(flask.cli.AppGroup):
+    """Flask's ``app.cli`` group; its commands may be ``async def``.
+
+    An async command runs on a private event loop (or, under
+    :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's loop), so
+    it can ``await`` and call sync code that uses :func:`~aioflask.await_`.
+
+    .. versionadded:: 0.5
+    """
+
+    def command(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], click.Command]:
+        decorator = super().command(*args, **kwargs)
+
+        @functools.wraps(decorator)
+        def wrapper(f: Callable[..., Any]) -> click.Command:
+            return decorator(make_sync(f) if iscoroutinefunction(f) else f)
+
+        return wrapper
+
+    def group(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], click.Group]:
+        kwargs.setdefault("cls", AppGroup)
+        return super().group(*args, **kwargs)
 
 
 def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
