@@ -19,13 +19,15 @@ from .asgi import serve_http
 from .bridge import make_sync
 from .cli import AppGroup
 from .ctx import AppContext, RequestContext
+from .handshake import serve_websocket, websocket_route
 from .helpers import THREAD_MARK, run_blocking
 from .lifespan import serve_lifespan
 from .serving import run_server
+from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner
 from .typing import Receive, Scope, Send
-from .wrappers import Response, sync_body
+from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]
 
@@ -43,6 +45,7 @@ class Flask(flask.Flask):
     .. versionadded:: 0.5
     """
 
+    request_class = Request
     response_class = Response
     jinja_environment = Environment  # type: ignore[assignment]
     test_client_class = FlaskClient
@@ -52,6 +55,8 @@ class Flask(flask.Flask):
         flask.Flask.default_config,
         # Run every sync view and hook in a worker thread (see in_thread).
         AIOFLASK_SYNC_IN_THREAD=False,
+        # Seconds background tasks get to finish at shutdown (None: no limit).
+        BACKGROUND_TASK_SHUTDOWN_TIMEOUT=5.0,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,6 +66,8 @@ class Flask(flask.Flask):
         self.before_serving_funcs: list[Callable[[], Any]] = []
         #: Called (in order, in an app context) when the server shuts down.
         self.after_serving_funcs: list[Callable[[], Any]] = []
+        #: The running background tasks (see add_background_task).
+        self.background_tasks = BackgroundTasks(self)
 
     def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
@@ -74,13 +81,14 @@ class Flask(flask.Flask):
     async def asgi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application; middleware can wrap it like ``wsgi_app``."""
         if scope["type"] == "http":
-            await serve_http(self.wsgi_app, scope, receive, send)
+            try:
+                await serve_http(self.wsgi_app, scope, receive, send)
+            finally:
+                self.background_tasks.start_pending(scope)
+        elif scope["type"] == "websocket":
+            await serve_websocket(self.wsgi_app, scope, receive, send)
         elif scope["type"] == "lifespan":
             await serve_lifespan(self, scope, receive, send)
-        elif scope["type"] == "websocket":
-            # No WebSocket routes: reject the handshake (the server answers 403).
-            await receive()
-            await send({"type": "websocket.close", "code": 1000, "reason": ""})
         else:
             raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")
 
@@ -185,3 +193,47 @@ class Flask(flask.Flask):
         """
         self.after_serving_funcs.append(f)
         return f
+
+    @setupmethod
+    def websocket(self, rule: str, **options: Any) -> Callable[[F], F]:
+        """Register a WebSocket handler for a URL rule, like :meth:`route`.
+
+        The handler may be ``async def`` or sync; it talks to the client
+        through :data:`~aioflask.websocket`. Its handshake is a ``GET`` request
+        that Flask dispatches as usual (converters, ``before_request`` hooks
+        that may refuse it, ``g``, ``session``, error handlers, teardown)::
+
+            @app.websocket("/ws/<room>")
+            async def chat(room):
+                await websocket.accept()
+                async for message in websocket:
+                    await websocket.send(f"{room}: {message}")
+
+        A handshake the handler does not accept is refused with the response
+        it returns (or ``403``). ``url_for`` builds ``ws://`` (``wss://``) URLs
+        for these rules.
+
+        .. versionadded:: 0.5
+        """
+        return websocket_route(self, rule, options)
+
+    def add_background_task(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Call ``func(*args, **kwargs)`` in the background, after the response.
+
+        ``func`` may be ``async def`` (it runs on the event loop) or sync (on
+        the bridge, so it can :func:`~aioflask.await_`; mark it with
+        :func:`~aioflask.in_thread` if it blocks). It runs in an app context of
+        its own: ``current_app`` and a fresh ``g``, no request or session, so
+        pass what it needs as arguments. Context variables set by the caller
+        are copied, except Flask's.
+
+        Added during an HTTP request, it starts once the response is sent;
+        elsewhere (a WebSocket handler, a serving hook, another task) at
+        once. An exception is logged with :attr:`logger`. Running tasks are
+        awaited at lifespan shutdown, for ``BACKGROUND_TASK_SHUTDOWN_TIMEOUT``
+        seconds at most, then cancelled. Where no event loop runs (WSGI mode,
+        the CLI), ``func`` is called before this returns.
+
+        .. versionadded:: 0.5
+        """
+        self.background_tasks.add(func, *args, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -20,6 +21,8 @@ __all__ = ["ClientDisconnected", "InputStream", "build_environ", "serve_http"]
 
 #: Block size for files sent through ``wsgi.file_wrapper`` (send_file).
 FILE_CHUNK_SIZE = 64 * 1024
+#: Request body bytes the disconnect watcher holds for a reader, at most.
+WATCH_BUFFER = 256 * 1024
 
 _DISCONNECT: ReceiveEvent = {"type": "http.disconnect"}
 
@@ -56,7 +59,7 @@ def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
     """
     root_path = scope.get("root_path", "")
     path = scope["path"]
-    if root_path and path.startswith(root_path):
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
         path = path[len(root_path) :]
     server = scope.get("server") or ("localhost", None)
     scheme = scope.get("scheme", "http")
@@ -120,13 +123,15 @@ class Receiver:
     The body reader takes ``http.request`` messages through :meth:`message`.
     Once the request suspends on the loop (:meth:`watch`), a watcher task keeps
     one ``receive()`` call pending so that an ``http.disconnect`` is seen at
-    once; it then cancels the request's task. The watcher holds at most one
-    body message for the reader (backpressure: nothing is buffered beyond it).
+    once; it then cancels the request's task. Body messages the watcher
+    receives wait for the reader in a queue of at most :data:`WATCH_BUFFER`
+    bytes (backpressure: past that, the watcher waits for the reader).
     """
 
     __slots__ = (
-        "_buffered",
         "_direct",
+        "_queue",
+        "_queued",
         "_receive",
         "_task",
         "_waiter",
@@ -141,7 +146,8 @@ class Receiver:
         self._receive = receive
         self._task: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._buffered: ReceiveEvent | None = None
+        self._queue: deque[ReceiveEvent] = deque()
+        self._queued = 0
         self._waiter: asyncio.Future[ReceiveEvent] | None = None
         self._direct = False
         self._wakeup: asyncio.Future[None] | None = None
@@ -154,8 +160,9 @@ class Receiver:
 
     async def message(self) -> ReceiveEvent:
         """The next message for the body reader."""
-        if self._buffered is not None:
-            msg, self._buffered = self._buffered, None
+        if self._queue:
+            msg = self._queue.popleft()
+            self._queued -= len(msg.get("body", b""))  # type: ignore[arg-type]
             self._wake()
             return msg
         if self.disconnected:
@@ -194,9 +201,11 @@ class Receiver:
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
+        body_done = False
         while True:
-            # Never two receive() calls at once; hold one body message at most.
-            while self._direct or self._buffered is not None:
+            # Never two receive() calls at once; buffer a bounded amount of body
+            # (once the body is complete, only a disconnect can come next).
+            while self._direct or (self._queued >= WATCH_BUFFER and not body_done):
                 self._wakeup = loop.create_future()
                 await self._wakeup
             msg = await self._receive()
@@ -209,10 +218,12 @@ class Receiver:
                     self.cancelled = True
                     self._task.cancel()
                 return
+            body_done = not msg.get("more_body", False)
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
             else:
-                self._buffered = msg
+                self._queue.append(msg)
+                self._queued += len(msg.get("body", b""))  # type: ignore[arg-type]
 
 
 class InputStream:

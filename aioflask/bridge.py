@@ -16,7 +16,8 @@ import asyncio
 import contextvars
 import functools
 import threading
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Iterator
+from types import CoroutineType
 from typing import Any, TypeVar
 
 import greenlet
@@ -150,11 +151,15 @@ async def drive(
         if result.__class__ is _Done and len(pool) < _POOL_SIZE:
             worker.gr_context = None
             pool.append(worker)
-    if result.error is not None:
-        raise result.error
-    if cancelled is not None:
+    # The idle worker still refers to `result`: empty it, so that neither the
+    # value nor an exception (with its frames' locals) outlives the call.
+    value, error = result.value, result.error
+    result.value = result.error = None
+    if error is not None:
+        raise error
+    if cancelled is not None and _still_cancelling():
         raise cancelled
-    return result.value  # type: ignore[no-any-return]
+    return value  # type: ignore[no-any-return]
 
 
 async def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -176,8 +181,10 @@ def await_(aw: Awaitable[T]) -> T:
     """Wait for an awaitable from sync code and return its result.
 
     - In code run through the bridge (aioflask views, hooks, handlers,
-      :func:`run_sync`): the awaitable runs on the event loop while this
-      greenlet is suspended; other requests go on meanwhile.
+      :func:`run_sync`, and coroutines awaited by them): the awaitable runs in
+      this greenlet; each time it waits for the event loop, the greenlet is
+      suspended and other requests go on meanwhile. So sync code called from
+      an ``async def`` view (``request.get_json()``, an extension) may wait too.
     - In a worker thread started by :func:`run_in_thread`: the awaitable runs
       on the loop that started the thread; this thread blocks until done.
     - Where no event loop runs (a CLI command, a script, WSGI mode): it runs to
@@ -191,8 +198,7 @@ def await_(aw: Awaitable[T]) -> T:
     __traceback_hide__ = True
     current = greenlet.getcurrent()
     if isinstance(current, _BridgeGreenlet):
-        # Suspend this greenlet: drive() awaits `aw` and switches back.
-        return current.parent.switch(aw)  # type: ignore[no-any-return]
+        return _step_here(aw, current.parent)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -222,9 +228,66 @@ def make_sync(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     return wrapper
 
 
+def _still_cancelling() -> bool:
+    """Whether a cancellation of the current task is still pending.
+
+    ``asyncio.timeout()`` and ``TaskGroup`` cancel the task and then take the
+    cancellation back (``uncancel()``) once handled; only a cancellation that
+    is still pending must be re-raised. Python 3.10 cannot tell: re-raise.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
 def in_bridge() -> bool:
     """Whether the current code runs in a greenlet started by the bridge."""
     return isinstance(greenlet.getcurrent(), _BridgeGreenlet)
+
+
+class _Yield:
+    """Hands one object a coroutine yielded to the event loop's task.
+
+    ``await _Yield(obj)`` in :func:`drive` yields ``obj`` (a future, or None)
+    to the task exactly as the coroutine would have, and returns what the task
+    sends back; a cancellation arrives as an exception at that point.
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return (yield self.obj)
+
+
+def _step_here(aw: Awaitable[T], parent: greenlet.greenlet) -> T:
+    """Run ``aw`` in the current (bridge) greenlet, step by step.
+
+    The awaitable's own code runs here, so sync code it calls may itself
+    :func:`await_`; only what it yields to the event loop goes to the parent,
+    which yields it to the task. An awaitable that completes without waiting
+    (most ``async def`` views) costs no switch at all.
+    """
+    __traceback_hide__ = True  # Werkzeug's debugger
+    it: Any = aw if type(aw) is CoroutineType else aw.__await__()
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            if error is None:
+                yielded = it.send(value)
+            else:
+                exc, error = error, None
+                yielded = it.throw(exc)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        try:
+            # Suspend this greenlet: drive() yields `yielded` to the task.
+            value = parent.switch(_Yield(yielded))
+        except BaseException as exc:  # a cancellation, or the task closing
+            value, error = None, exc
 
 
 async def _as_coroutine(aw: Awaitable[T]) -> T:
@@ -256,7 +319,8 @@ async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T
 
     The function sees a copy of the caller's context variables (so Flask's
     ``request``, ``g`` and ``current_app`` work there) and may call
-    :func:`await_`, which then waits on this loop.
+    :func:`await_`, which then waits on this loop. If the caller is cancelled,
+    the cancellation is raised once the function has returned.
 
     .. versionadded:: 0.5
     """
@@ -264,7 +328,14 @@ async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T
     ctx = contextvars.copy_context()
     ctx.run(_thread_loop.set, loop)
     call = functools.partial(ctx.run, fn, *args, **kwargs)
-    return await loop.run_in_executor(None, call)
+    future = loop.run_in_executor(None, call)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        # A thread cannot be stopped: let it finish before the caller's
+        # cleanup (Flask's teardown) runs, then pass the cancellation on.
+        await asyncio.wait({future})
+        raise
 
 
 class iterate(Iterator[T]):  # noqa: N801  (used like a function)

@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import IO, Any
 
 import flask
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
 from .bridge import iterate
 
 __all__ = ["Request", "Response", "sync_body"]
 
-Request = flask.Request
+
+class _BodyStream(LimitedStream):
+    """The request body of a server that ends the stream itself (ASGI).
+
+    Unlike Werkzeug's stream with a maximum, this one answers 413 whenever the
+    body goes past ``max_content_length``, also when read whole (Werkzeug's
+    ``readall`` stops at the limit), and not when a body of exactly the limit
+    is read to its end. A client gone mid-body is Werkzeug's
+    :exc:`~werkzeug.exceptions.ClientDisconnected` (400), not a server error.
+    """
+
+    def on_exhausted(self) -> None:
+        if self._stream.read(1):
+            raise RequestEntityTooLarge()
+
+    def on_disconnect(self, error: Exception | None = None) -> None:
+        if error is not None:
+            super().on_disconnect(error)
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted:
+            self.on_exhausted()
+        return data
+
+
+class Request(flask.Request):
+    """Flask's :class:`~flask.Request`, with the body limit always enforced.
+
+    .. versionadded:: 0.5
+    """
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """The request body, read from the server as it is read here."""
+        if self.shallow or "wsgi.input_terminated" not in self.environ:
+            return super().stream
+        limit = self.max_content_length
+        length = self.content_length
+        if limit is not None and length is not None and length > limit:
+            raise RequestEntityTooLarge()
+        stream = self.environ["wsgi.input"]
+        return _BodyStream(stream, sys.maxsize if limit is None else limit, is_max=True)  # type: ignore[return-value]
 
 
 def sync_body(body: Any) -> Any:
