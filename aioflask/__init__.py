@@ -38,6 +38,7 @@ from flask import template_rendered as template_rendered
 from flask import url_for as url_for
 
 # aioflask's own names, and overrides of Flask's.
+from . import patch as patch  # aioflask.patch.wrap_async, for extensions
 from .app import Flask as Flask
 from .blueprints import Blueprint as Blueprint
 from .bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
@@ -46,10 +47,14 @@ from .bridge import run_in_thread as run_in_thread
 from .bridge import run_sync as run_sync
 from .helpers import in_thread as in_thread
 from .helpers import stream_with_context as stream_with_context
+from .sse import ServerSentEvent as ServerSentEvent
+from .sse import sse_response as sse_response
 from .templating import render_template as render_template
 from .templating import render_template_string as render_template_string
 from .templating import stream_template as stream_template
 from .templating import stream_template_string as stream_template_string
+from .websockets import WebSocketClosed as WebSocketClosed
+from .websockets import websocket as websocket
 from .wrappers import Request as Request
 from .wrappers import Response as Response
 
@@ -60,6 +65,8 @@ __all__ = [
     "Flask",
     "Request",
     "Response",
+    "ServerSentEvent",
+    "WebSocketClosed",
     "abort",
     "after_this_request",
     "appcontext_popped",
@@ -93,9 +100,11 @@ __all__ = [
     "send_file",
     "send_from_directory",
     "session",
+    "sse_response",
     "stream_template",
     "stream_template_string",
     "stream_with_context",
     "template_rendered",
     "url_for",
+    "websocket",
 ]

@@ -38,6 +38,9 @@ async def serve_lifespan(app: Flask, scope: LifespanScope, receive: Receive, sen
         else:  # pragma: no cover - the spec has no other message
             continue
         try:
+            if phase == "shutdown":
+                # Before the hooks: background tasks may need what they close.
+                await app.background_tasks.drain()
             await run_sync(run_serving_hooks, app, funcs)
         except Exception:
             app.logger.exception("Error in lifespan %s", phase)

@@ -1,0 +1,164 @@
+"""Background tasks: work that runs after the response and is drained at shutdown.
+
+:meth:`BackgroundTasks.add` (``app.add_background_task``) called during an
+HTTP request keeps the call with the request's ASGI scope; the app starts it
+once the response is sent (:meth:`BackgroundTasks.start_pending`). Tasks run
+on the event loop in an app context of their own, are held in a set (strong
+references) until done, log their exceptions, and are drained at lifespan
+shutdown (:meth:`BackgroundTasks.drain`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import flask
+
+from .bridge import run_sync
+
+if TYPE_CHECKING:
+    from .app import Flask
+
+__all__ = ["PENDING_KEY", "BackgroundTasks"]
+
+#: The scope key listing the calls added during an HTTP request; ``None`` once
+#: the response is sent (later calls start at once).
+PENDING_KEY = "aioflask.background_tasks"
+#: How long cancelled tasks get to finish at shutdown before they are abandoned.
+CANCEL_GRACE = 1.0
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], contextvars.Context]
+
+
+def _name(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _task_context() -> contextvars.Context:
+    """The caller's context variables, less Flask's contexts (and aioflask's own).
+
+    A task keeps what the caller set (log correlation ids, tracing context)
+    but not the request and app contexts, which end with the request: it
+    pushes an app context of its own.
+    """
+    context = contextvars.Context()
+    for var, value in contextvars.copy_context().items():
+        if not var.name.startswith(("flask.", "aioflask")):
+            context.run(var.set, value)
+    return context
+
+
+def _call_in_app_context(app: Flask, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    # On the bridge: an async func is awaited on the loop, a sync one runs here
+    # (or in a worker thread when marked with in_thread).
+    with app.app_context():
+        app.ensure_sync(func)(*args, **kwargs)
+
+
+class BackgroundTasks:
+    """The background tasks of an app: ``app.background_tasks``.
+
+    .. versionadded:: 0.5
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        """The number of tasks running now."""
+        return len(self._tasks)
+
+    def add(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Call ``func(*args, **kwargs)`` in the background; see
+        :meth:`aioflask.Flask.add_background_task`.
+        """
+        call: _Call = (func, args, kwargs, _task_context())
+        if flask.has_request_context():
+            scope = flask.request.environ.get("asgi.scope")
+            if scope is not None and scope.get("type") == "http":
+                pending = scope.setdefault(PENDING_KEY, [])
+                if pending is not None:  # the response is not sent yet
+                    pending.append(call)
+                    return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._run_now(call)
+        else:
+            self._start(call)
+
+    def start_pending(self, scope: Any) -> None:
+        """Start the tasks added while the request of ``scope`` was served."""
+        pending = scope.get(PENDING_KEY)
+        scope[PENDING_KEY] = None
+        if pending:
+            for call in pending:
+                self._start(call)
+
+    def _start(self, call: _Call) -> None:
+        func, args, kwargs, context = call
+        loop = asyncio.get_running_loop()
+        coro = self._run(func, args, kwargs)
+        # The task copies the context current when it is created: `context`.
+        task = context.run(loop.create_task, coro, name=f"background task {_name(func)}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        try:
+            await run_sync(_call_in_app_context, self.app, func, args, kwargs)
+        except Exception:
+            self.app.logger.exception("Exception in background task %s", _name(func))
+
+    def _run_now(self, call: _Call) -> None:
+        """No event loop runs in this thread (WSGI mode, the CLI): call it now."""
+        func, args, kwargs, context = call
+        try:
+            context.run(_call_in_app_context, self.app, func, args, kwargs)
+        except Exception:
+            self.app.logger.exception("Exception in background task %s", _name(func))
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no background task runs, tasks added meanwhile included.
+
+        :param timeout: seconds to wait at most; ``None`` waits as long as it takes.
+        :return: whether all tasks are done.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._tasks:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
+
+    async def drain(self) -> None:
+        """Wait for the running tasks, then cancel those still running.
+
+        Waits at most ``BACKGROUND_TASK_SHUTDOWN_TIMEOUT`` seconds (``None``:
+        no limit). Cancelled tasks are logged. Called at lifespan shutdown.
+        """
+        timeout = self.app.config["BACKGROUND_TASK_SHUTDOWN_TIMEOUT"]
+        if await self.wait(timeout):
+            return
+        tasks = set(self._tasks)
+        self.app.logger.warning(
+            "Cancelling %d background task(s) still running after %s s: %s",
+            len(tasks),
+            timeout,
+            ", ".join(sorted(t.get_name() for t in tasks)),
+        )
+        for task in tasks:
+            task.cancel()
+        _, stuck = await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+        if stuck:
+            self.app.logger.error(
+                "%d background task(s) did not stop when cancelled: %s",
+                len(stuck),
+                ", ".join(sorted(t.get_name() for t in stuck)),
+            )

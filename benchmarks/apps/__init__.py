@@ -1,0 +1,1 @@
+"""The benchmark apps: the same endpoints in every stack (see ``common``)."""

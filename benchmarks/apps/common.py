@@ -1,0 +1,56 @@
+"""What every benchmark app serves, and how a response is checked.
+
+Endpoints, the same in every stack:
+
+- ``GET /``: a JSON ping, ``{"message": "Hello, World!"}``.
+- ``GET /sleep``: waits 50 ms (``await asyncio.sleep``; ``time.sleep`` in the
+  sync stacks), then the same JSON.
+- ``GET /tmpl``: ``templates/table.html``, a Jinja loop over :data:`ROWS`.
+- ``POST /echo``: reads the body (64 KiB in the benchmark), answers
+  ``{"length": N}``.
+- ``GET /block`` (sync-view stacks only): blocks 50 ms with ``time.sleep``.
+
+This module imports no web framework, so every app can use it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "table.html"
+
+PING = {"message": "Hello, World!"}
+SLEEP_SECONDS = 0.05
+ECHO_SIZE = 64 * 1024
+
+#: The template's data: 20 rows with a few fields of each kind.
+ROWS = [
+    {"id": i, "name": f"item <{i}>", "price": i * 1.25, "in_stock": i % 3 != 0} for i in range(20)
+]
+TITLE = "Inventory"
+
+
+def check(endpoint: str, status: int, body: bytes) -> str | None:
+    """What is wrong with a response to ``endpoint``, or None if it is right."""
+    if status != 200:
+        return f"status {status}"
+    try:
+        if endpoint in ("ping", "sleep", "block"):
+            ok = json.loads(body) == PING
+        elif endpoint == "echo":
+            ok = json.loads(body) == {"length": ECHO_SIZE}
+        elif endpoint == "tmpl":
+            text = body.decode()
+            ok = (
+                text.count("<tr") == len(ROWS) + 1
+                and "item &lt;19&gt;" in text
+                and "23.75" in text
+                and f"<h1>{TITLE}</h1>" in text
+            )
+        else:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+    except (ValueError, UnicodeDecodeError):
+        ok = False
+    return None if ok else f"unexpected body {body[:200]!r}"

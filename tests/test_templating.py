@@ -1,0 +1,172 @@
+"""Templates: awaited rendering, Flask's sync API on the async environment, signals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import flask
+import pytest
+
+import aioflask
+from aioflask import Flask
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = Flask(__name__)
+
+    @app.context_processor
+    async def where() -> dict[str, str]:
+        await asyncio.sleep(0)
+        return {"where": "aioflask"}
+
+    return app
+
+
+async def test_await_render_template(app: Flask) -> None:
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template("hello.html", name="World")
+
+    response = await app.test_client().get("/")
+    assert response.text == "<p>Hello World from aioflask</p>"
+
+
+async def test_await_render_template_string(app: Flask) -> None:
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string("{{ 6 * 7 }} {{ where }}")
+
+    assert (await app.test_client().get("/")).text == "42 aioflask"
+
+
+async def test_templates_may_call_async_functions(app: Flask) -> None:
+    async def lookup(key: str) -> str:
+        await asyncio.sleep(0.01)
+        return key.upper()
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string(
+            "{{ lookup('a') }}-{{ lookup('b') }}", lookup=lookup
+        )
+
+    assert (await app.test_client().get("/")).text == "A-B"
+
+
+async def test_flask_sync_render_template_works_inside_a_request(app: Flask) -> None:
+    """Extensions call flask.render_template; it must work on the async env."""
+
+    async def lookup() -> str:
+        return "awaited"
+
+    @app.get("/sync")
+    def sync_view() -> str:
+        return flask.render_template_string("<p>{{ where }} {{ lookup() }}</p>", lookup=lookup)
+
+    @app.get("/async")
+    async def async_view() -> str:
+        # A sync helper (as an extension would have) called from an async view
+        # runs in the view's coroutine, not in the bridge: it needs run_sync.
+        return await aioflask.run_sync(flask.render_template_string, "{{ where }}!")
+
+    client = app.test_client()
+    assert (await client.get("/sync")).text == "<p>aioflask awaited</p>"
+    assert (await client.get("/async")).text == "aioflask!"
+
+
+def test_flask_sync_render_template_works_outside_a_request(app: Flask) -> None:
+    """CLI commands and scripts render with no loop running (a private loop)."""
+    with app.app_context():
+        assert flask.render_template("hello.html", name="cli") == "<p>Hello cli from aioflask</p>"
+        assert "".join(flask.stream_template_string("{{ 1 + 1 }}")) == "2"
+
+
+async def test_signals_fire(app: Flask) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def before(sender: Flask, template: object, context: dict[str, object]) -> None:
+        seen.append(("before", context["name"]))  # type: ignore[arg-type]
+
+    def rendered(sender: Flask, template: object, context: dict[str, object]) -> None:
+        seen.append(("rendered", context["name"]))  # type: ignore[arg-type]
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template("hello.html", name="sig")
+
+    with (
+        flask.before_render_template.connected_to(before, app),
+        flask.template_rendered.connected_to(rendered, app),
+    ):
+        assert (await app.test_client().get("/")).status_code == 200
+    assert seen == [("before", "sig"), ("rendered", "sig")]
+
+
+async def test_stream_template_is_an_async_iterator_and_a_streaming_body(app: Flask) -> None:
+    produced: list[str] = []
+
+    async def row(i: int) -> str:
+        await asyncio.sleep(0)
+        produced.append(str(i))
+        return f"row{i}"
+
+    @app.get("/")
+    async def index() -> object:
+        stream = await aioflask.stream_template("rows.html", rows=[1, 2, 3], row=row)
+        assert hasattr(stream, "__aiter__")
+        return stream
+
+    @app.get("/string")
+    async def string() -> object:
+        return await aioflask.stream_template_string(
+            "{% for i in range(3) %}{{ row(i) }}|{{ request.path }};{% endfor %}", row=row
+        )
+
+    client = app.test_client()
+    response = await client.get("/")
+    assert response.text == "<li>1</li>\n<li>2</li>\n<li>3</li>\n"
+    response = await client.get("/string")
+    # The request context is kept while the stream renders.
+    assert response.text == "row0|/string;row1|/string;row2|/string;"
+
+
+async def test_stream_template_arrives_chunk_by_chunk(app: Flask) -> None:
+    release = asyncio.Event()
+
+    async def gate() -> str:
+        await release.wait()
+        return "second"
+
+    @app.get("/")
+    async def index() -> object:
+        return await aioflask.stream_template_string(
+            "first{% for _ in [1] %}{{ gate() }}{% endfor %}", gate=gate
+        )
+
+    async with app.test_client().stream("GET", "/") as response:
+        chunks = response.aiter_bytes()
+        assert await chunks.__anext__() == b"first"
+        release.set()
+        assert b"".join([c async for c in chunks]) == b"second"
+
+
+async def test_get_template_attribute_works_in_async_mode(app: Flask) -> None:
+    @app.get("/")
+    def index() -> str:
+        shout = flask.get_template_attribute("macros.html", "shout")
+        return str(aioflask.await_(shout("hey")))
+
+    assert (await app.test_client().get("/")).text == "HEY!"
+
+
+async def test_sync_environment_can_be_chosen() -> None:
+    app = Flask(__name__)
+    app.jinja_options = {"enable_async": False}
+
+    @app.get("/")
+    def index() -> str:
+        return flask.render_template_string("{{ 1 + 2 }}")
+
+    assert not app.jinja_env.is_async
+    assert (await app.test_client().get("/")).text == "3"

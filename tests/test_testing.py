@@ -1,0 +1,225 @@
+"""The async test client: Flask's client API, awaited, over the ASGI path."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from werkzeug.datastructures import FileStorage
+
+from aioflask import (
+    Flask,
+    after_this_request,
+    redirect,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = Flask(__name__)
+    app.secret_key = "test"
+
+    @app.route("/echo", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    async def echo() -> dict[str, object]:
+        files = {
+            name: {"filename": f.filename, "data": f.read().decode()}
+            for name, f in request.files.items()
+        }
+        return {
+            "method": request.method,
+            "args": request.args.to_dict(flat=False),
+            "form": request.form.to_dict(flat=False),
+            "json": request.get_json(silent=True),
+            "files": files,
+            "header": request.headers.get("X-Test"),
+            "scope_type": request.environ["asgi.scope"]["type"],
+        }
+
+    @app.route("/echo-head", methods=["HEAD"])
+    def echo_head() -> tuple[str, int, dict[str, str]]:
+        return "", 204, {"X-Method": request.method}
+
+    @app.get("/login")
+    async def login() -> object:
+        session["user"] = request.args["user"]
+        return redirect(url_for("whoami"))
+
+    @app.get("/whoami")
+    def whoami() -> dict[str, object]:
+        return {"user": session.get("user")}
+
+    @app.get("/cookie")
+    def cookie() -> str:
+        @after_this_request
+        def set_cookie(response):  # type: ignore[no-untyped-def]
+            response.set_cookie("flavour", request.args.get("flavour", "plain"))
+            return response
+
+        return request.cookies.get("flavour", "none")
+
+    return app
+
+
+@pytest.fixture
+def client(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete", "options"])
+async def test_every_method(client, method: str) -> None:  # type: ignore[no-untyped-def]
+    response = await getattr(client, method)("/echo")
+    assert response.status_code == 200
+    if method != "options":  # Flask answers OPTIONS itself
+        assert response.json["method"] == method.upper()
+        assert response.json["scope_type"] == "http"  # it went through ASGI
+
+
+async def test_head(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.head("/echo-head")
+    assert response.status_code == 204
+    assert response.headers["X-Method"] == "HEAD"
+    assert response.data == b""
+
+
+async def test_json_query_string_and_headers(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/echo",
+        json={"a": [1, 2], "ü": "ß"},
+        query_string={"q": ["x", "日本"]},
+        headers={"X-Test": "yes"},
+    )
+    assert response.json["json"] == {"a": [1, 2], "ü": "ß"}
+    assert response.json["args"] == {"q": ["x", "日本"]}
+    assert response.json["header"] == "yes"
+
+
+async def test_form_and_files(client) -> None:  # type: ignore[no-untyped-def]
+    big = "x" * 200_000  # bigger than one http.request message
+    response = await client.post(
+        "/echo",
+        data={
+            "name": "value",
+            "upload": (io.BytesIO(b"file body"), "a.txt"),
+            "big": FileStorage(io.BytesIO(big.encode()), "big.txt"),
+        },
+    )
+    assert response.json["form"] == {"name": ["value"]}
+    assert response.json["files"]["upload"] == {"filename": "a.txt", "data": "file body"}
+    assert response.json["files"]["big"]["data"] == big
+
+
+async def test_follow_redirects_and_session_cookie(client) -> None:  # type: ignore[no-untyped-def]
+    response = await client.get("/login?user=ann", follow_redirects=True)
+    assert response.status_code == 200
+    assert response.json == {"user": "ann"}
+    assert [r.status_code for r in response.history] == [302]
+    assert response.request.path == "/whoami"
+    assert (await client.get("/whoami")).json == {"user": "ann"}
+
+
+async def test_cookies_round_trip(client) -> None:  # type: ignore[no-untyped-def]
+    assert (await client.get("/cookie?flavour=oat")).text == "none"
+    assert (await client.get("/cookie")).text == "oat"
+    assert client.get_cookie("flavour").value == "plain"
+    client.set_cookie("flavour", "set-by-test")
+    assert (await client.get("/cookie")).text == "set-by-test"
+
+
+async def test_session_transaction(client) -> None:  # type: ignore[no-untyped-def]
+    async with client.session_transaction() as sess:
+        sess["user"] = "bob"
+    assert (await client.get("/whoami")).json == {"user": "bob"}
+    async with client.session_transaction() as sess:
+        assert sess["user"] == "bob"
+
+
+async def test_async_with_client_keeps_the_last_request_context(client) -> None:  # type: ignore[no-untyped-def]
+    async with client:
+        await client.get("/echo?first=1")
+        await client.get("/echo?second=2", headers={"X-Test": "kept"})
+        assert request.args.to_dict() == {"second": "2"}
+        assert request.headers["X-Test"] == "kept"
+    with pytest.raises(RuntimeError):
+        request.path  # noqa: B018
+
+
+async def test_exceptions_propagate_in_testing_mode(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    app.testing = True
+
+    @app.get("/fail")
+    async def fail() -> str:
+        raise LookupError("from the view")
+
+    with pytest.raises(LookupError, match="from the view"):
+        await client.get("/fail")
+
+
+async def test_concurrent_requests_through_one_client(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    both_arrived = asyncio.Event()
+    arrived: list[str] = []
+
+    @app.get("/meet/<name>")
+    async def meet(name: str) -> str:
+        arrived.append(name)
+        if len(arrived) == 2:
+            both_arrived.set()
+        await asyncio.wait_for(both_arrived.wait(), 5)
+        return name
+
+    a, b = await asyncio.gather(client.get("/meet/a"), client.get("/meet/b"))
+    assert (a.text, b.text) == ("a", "b")
+
+
+async def test_stream_reads_chunk_by_chunk_and_disconnect_closes(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    step = asyncio.Event()
+    closed = asyncio.Event()
+
+    @app.get("/ticks")
+    async def ticks() -> object:
+        async def generate():  # type: ignore[no-untyped-def]
+            try:
+                for i in range(1000):
+                    yield f"tick {i} {request.path}\n"
+                    await step.wait()
+                    step.clear()
+            finally:
+                closed.set()
+
+        return stream_with_context(generate())
+
+    async with client.stream("GET", "/ticks") as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        chunks = response.aiter_bytes()
+        assert await chunks.__anext__() == b"tick 0 /ticks\n"
+        step.set()
+        assert await chunks.__anext__() == b"tick 1 /ticks\n"
+    await asyncio.wait_for(closed.wait(), 5)
+
+
+async def test_stream_of_a_failing_app_raises(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    app.testing = True
+
+    @app.get("/fail")
+    def fail() -> str:
+        raise KeyError("nope")
+
+    with pytest.raises(KeyError):
+        async with client.stream("GET", "/fail"):
+            pass
+
+
+async def test_cli_runner_invoke_is_awaitable(app: Flask) -> None:
+    @app.cli.command("hello")
+    async def hello() -> None:
+        await asyncio.sleep(0)
+        print("hello from", app.name)
+
+    result = await app.test_cli_runner().invoke(args=["hello"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"hello from {app.name}\n"
