@@ -88,6 +88,7 @@ __all__ = [
     "jsonify",
     "make_response",
     "message_flashed",
+    "patch",
     "redirect",
     "render_template",
     "render_template_string",

@@ -125,6 +125,14 @@ class Flask(flask.Flask):
         """Flask's ``test_request_context``; ``async with`` works too."""
         return super().test_request_context(*args, **kwargs)  # type: ignore[return-value]
 
+    def test_client(self, use_cookies: bool = True, **kwargs: Any) -> FlaskClient:
+        """Flask's ``test_client()``: an async client, ``await client.get(...)``."""
+        return super().test_client(use_cookies, **kwargs)  # type: ignore[return-value]
+
+    def test_cli_runner(self, **kwargs: Any) -> FlaskCliRunner:
+        """Flask's ``test_cli_runner()``: ``await runner.invoke(...)``."""
+        return super().test_cli_runner(**kwargs)  # type: ignore[return-value]
+
     def run(
         self,
         host: str | None = None,

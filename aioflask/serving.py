@@ -50,7 +50,7 @@ def _adhoc_certificate() -> tuple[str, str]:
     from werkzeug.serving import generate_adhoc_ssl_pair
 
     cert, pkey = generate_adhoc_ssl_pair()
-    from cryptography.hazmat.primitives import serialization  # type: ignore[import-not-found]
+    from cryptography.hazmat.primitives import serialization
 
     directory = tempfile.mkdtemp(prefix="aioflask-adhoc-")
     cert_file = os.path.join(directory, "cert.pem")

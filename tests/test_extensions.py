@@ -843,22 +843,16 @@ async def test_login_with_csrf_form_under_uvicorn(start_server: Callable[..., An
 
 # -- Found while testing the extensions -----------------------------------------------
 
-BRIDGE_RETENTION_BUG = (
-    "core (bridge.py): an idle pooled worker greenlet keeps its last call's _Done (the"
-    " return value, or the exception with its traceback and every frame's locals) alive"
-    " until the worker is reused: the `done` local and the pending parent.switch(done)"
-    " argument of _work() still refer to it"
-)
-
 
 class Marker:
     """An object to watch with a weak reference."""
 
 
-@pytest.mark.xfail(strict=True, reason=BRIDGE_RETENTION_BUG)
 async def test_a_failed_request_is_not_kept_alive_by_the_bridge() -> None:
     # Found with cross_origin's un-awaited coroutine, which outlived the test
-    # that made it (and warned "never awaited" in a later one).
+    # that made it (and warned "never awaited" in a later one): an idle pooled
+    # worker greenlet kept its last call's result, or error with its traceback
+    # and every frame's locals, alive until the worker was reused.
     app = make_app()
     app.testing = True
     refs: list[weakref.ref[Marker]] = []
@@ -875,7 +869,6 @@ async def test_a_failed_request_is_not_kept_alive_by_the_bridge() -> None:
     assert refs[0]() is None
 
 
-@pytest.mark.xfail(strict=True, reason=BRIDGE_RETENTION_BUG)
 async def test_a_result_is_not_kept_alive_by_the_bridge() -> None:
     refs: list[weakref.ref[Marker]] = []
 

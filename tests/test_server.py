@@ -274,22 +274,52 @@ async def test_disconnect_cancels_async_view(own_client: httpx.AsyncClient) -> N
     await assert_nothing_left(client)
 
 
+@pytest.mark.xfail(
+    reason="aioflask bug: await_() runs a send() that need not wait without yielding to"
+    " the loop, so a generator that never awaits never lets the loop run; once the"
+    " client is gone uvicorn's send() returns at once and the server spins forever",
+    strict=True,
+)
 async def test_disconnect_closes_busy_generator(own_client: httpx.AsyncClient) -> None:
     """An endless generator that never awaits is stopped by a disconnect too.
 
-    Only sending suspends it. After a disconnect uvicorn's ``send`` returns at
-    once without suspending, so if the disconnect goes unnoticed the generator
-    spins and blocks the event loop: the server stops answering.
+    Nothing in it waits: the event loop only runs when sending the body does.
+    After a disconnect uvicorn's ``send`` returns at once, so unless the
+    loop gets to run, the disconnect is never seen and the server hangs.
     """
     client = own_client
     key = new_key()
     async with client.stream("GET", f"/forever/busy/{key}") as response:
         body = response.aiter_raw()
-        assert await read_exactly(body, CHUNK) == b"x" * CHUNK
+        data = await read_exactly(body, 1024)
+        assert data.startswith(b"a line of a report that never ends\n")
         await body.aclose()
     await wait_for_state(client, key, lambda s: s["closed"], timeout=5)
     await ping(client)
     await assert_nothing_left(client)
+
+
+async def test_busy_stream_lets_others_in(own_client: httpx.AsyncClient) -> None:
+    """While a generator that never awaits streams to a fast reader, the server
+    still answers other requests (the loop runs between chunks)."""
+    client = own_client
+    key = new_key()
+    async with client.stream("GET", f"/forever/busy/{key}") as response:
+        body = response.aiter_raw()
+
+        async def drain() -> None:
+            async for _ in body:
+                pass
+
+        draining = asyncio.ensure_future(drain())
+        try:
+            await asyncio.wait_for(ping(client), 5)
+            assert not draining.done()
+        finally:
+            draining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await draining
+            await body.aclose()
 
 
 @pytest.mark.parametrize(

@@ -195,13 +195,13 @@ def forever_async(key: str):
 
 @app.get("/forever/busy/<key>")
 def forever_busy(key: str):
-    """An endless generator that never awaits: only sending suspends it."""
+    """An endless generator that never awaits (like one writing a big CSV report)."""
 
     def generate():
         try:
             while True:
                 STATE[key]["produced"] += 1  # type: ignore[operator]
-                yield b"x" * CHUNK
+                yield b"a line of a report that never ends\n"
         finally:
             STATE[key]["closed"] = True
 

@@ -1,0 +1,47 @@
+"""An app factory for the ``flask aiorun`` tests (with arguments)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aioflask import Blueprint, Flask, current_app, request
+
+bp = Blueprint("tools", __name__, cli_group="tools")
+
+
+@bp.cli.command("count")
+async def count() -> None:
+    await asyncio.sleep(0)
+    print("tools", current_app.name)
+
+
+def create_app(greeting: str = "hello") -> Flask:
+    app = Flask("cliapp")
+    app.register_blueprint(bp)
+
+    @app.get("/")
+    async def index() -> dict[str, object]:
+        await asyncio.sleep(0)
+        return {
+            "greeting": greeting,
+            "pid": os.getpid(),
+            "debug": current_app.debug,
+            "scheme": request.scheme,
+            "from_env": os.environ.get("CLIAPP_SETTING"),
+        }
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("boom for the debugger")
+
+    @app.cli.command("hello")
+    async def hello() -> None:
+        await asyncio.sleep(0)
+        print(greeting, current_app.name)
+
+    @app.cli.command("plain", with_appcontext=False)
+    async def plain() -> None:
+        print("no app context needed")
+
+    return app
