@@ -75,14 +75,19 @@ def aioflask_public_names() -> set[str]:
 
     Submodules (``aioflask.app`` ...) become attributes of the package when
     imported, and ``from __future__ import annotations`` binds ``annotations``:
-    neither is API.
+    neither is API, unless re-exported explicitly (``from . import patch as patch``).
     """
     names = set()
+    reexported = explicit_reexports(aioflask)
     for name in dir(aioflask):
         if name.startswith("_"):
             continue
         value = getattr(aioflask, name)
-        if isinstance(value, types.ModuleType) and value.__name__.startswith("aioflask."):
+        if (
+            isinstance(value, types.ModuleType)
+            and value.__name__.startswith("aioflask.")
+            and name not in reexported
+        ):
             continue
         if isinstance(value, __future__._Feature):
             continue
