@@ -383,6 +383,11 @@ class Responder:
         if not self.started:
             await self._send(self._start())
         await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        # A server's send() need not wait (uvicorn's returns at once while its
+        # buffer has room, or once the client is gone): yield to the loop so a
+        # body that never awaits cannot starve other requests, and so that a
+        # disconnect is seen and cancels it.
+        await asyncio.sleep(0)
 
     def final(self, data: bytes) -> list[Any]:
         """The messages that end the response, for the parent to send."""
