@@ -34,6 +34,9 @@ _HEADER_KEYS: dict[bytes, str | None] = {
 }
 
 
+_UNKNOWN = "?"
+
+
 class ClientDisconnected(OSError):
     """The client went away before the request body was complete."""
 
@@ -48,6 +51,10 @@ def _header_key(name: bytes) -> str | None:
     if len(_HEADER_KEYS) < 4096:
         _HEADER_KEYS[name] = key
     return key
+
+
+def _latin1(text: str) -> str:
+    return text.encode().decode("latin-1")
 
 
 def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
@@ -65,8 +72,8 @@ def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
     scheme = scope.get("scheme", "http")
     environ: WSGIEnviron = {
         "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": root_path.encode().decode("latin-1"),
-        "PATH_INFO": path.encode().decode("latin-1"),
+        "SCRIPT_NAME": root_path if root_path.isascii() else _latin1(root_path),
+        "PATH_INFO": path if path.isascii() else _latin1(path),
         "QUERY_STRING": scope["query_string"].decode("latin-1"),
         "SERVER_NAME": server[0],
         "SERVER_PORT": str(server[1] or (443 if scheme == "https" else 80)),
@@ -95,8 +102,11 @@ def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
     if "aioflask.environ" in scope:
         # Environ keys with no place in the scope (from aioflask's test client).
         environ.update(scope["aioflask.environ"])  # type: ignore[typeddict-item]
+    keys = _HEADER_KEYS
     for name, value in scope["headers"]:
-        key = _header_key(name)
+        key = keys.get(name, _UNKNOWN)
+        if key is _UNKNOWN:
+            key = _header_key(name)
         if key is None:
             continue
         text = value.decode("latin-1")

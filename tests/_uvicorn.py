@@ -19,6 +19,18 @@ APPS_DIR = Path(__file__).parent / "apps"
 _RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when pytest goes, even if pytest is killed.
+
+    Linux only (``PR_SET_PDEATHSIG``); elsewhere a killed test run may leave
+    its servers running.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class UvicornProcess:
     """``python -m uvicorn <target>`` on 127.0.0.1, on a port the OS picks.
 
@@ -62,6 +74,7 @@ class UvicornProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                preexec_fn=_die_with_parent,
             )
 
     @property

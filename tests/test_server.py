@@ -274,12 +274,6 @@ async def test_disconnect_cancels_async_view(own_client: httpx.AsyncClient) -> N
     await assert_nothing_left(client)
 
 
-@pytest.mark.xfail(
-    reason="aioflask bug: await_() runs a send() that need not wait without yielding to"
-    " the loop, so a generator that never awaits never lets the loop run; once the"
-    " client is gone uvicorn's send() returns at once and the server spins forever",
-    strict=True,
-)
 async def test_disconnect_closes_busy_generator(own_client: httpx.AsyncClient) -> None:
     """An endless generator that never awaits is stopped by a disconnect too.
 

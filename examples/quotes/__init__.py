@@ -1,0 +1,1 @@
+"""The quotes example: fan out HTTP calls concurrently from an async view."""
