@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Coroutine
 from inspect import iscoroutinefunction
+from types import FunctionType
 from typing import Any, TypeVar
 
 import flask
@@ -23,7 +24,7 @@ from .handshake import serve_websocket, websocket_route
 from .helpers import THREAD_MARK, run_blocking
 from .lifespan import serve_lifespan
 from .serving import run_server
-from .tasks import BackgroundTasks
+from .tasks import PENDING_KEY, BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner
 from .typing import Receive, Scope, Send
@@ -62,6 +63,7 @@ class Flask(flask.Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cli = AppGroup()
+        self._ensure_sync_cache: dict[Callable[..., Any], tuple[Any, Callable[..., Any]]] = {}
         #: Called (in order, in an app context) when the server starts serving.
         self.before_serving_funcs: list[Callable[[], Any]] = []
         #: Called (in order, in an app context) when the server shuts down.
@@ -84,7 +86,10 @@ class Flask(flask.Flask):
             try:
                 await serve_http(self.wsgi_app, scope, receive, send)
             finally:
-                self.background_tasks.start_pending(scope)
+                if scope.get(PENDING_KEY):
+                    self.background_tasks.start_pending(scope)
+                else:  # the response is over: tasks added later start at once
+                    scope[PENDING_KEY] = None  # type: ignore[literal-required]
         elif scope["type"] == "websocket":
             await serve_websocket(self.wsgi_app, scope, receive, send)
         elif scope["type"] == "lifespan":
@@ -99,11 +104,21 @@ class Flask(flask.Flask):
         functions run as they are, or in a worker thread when marked with
         :func:`~aioflask.in_thread` or when ``AIOFLASK_SYNC_IN_THREAD`` is set.
         """
+        # Flask calls this for every view and hook of every request: remember
+        # the answer for plain functions (bound methods are new every time).
+        in_thread = self.config["AIOFLASK_SYNC_IN_THREAD"]
+        cached = self._ensure_sync_cache.get(func)
+        if cached is not None and cached[0] is in_thread:
+            return cached[1]
         if iscoroutinefunction(func):
-            return self.async_to_sync(func)
-        if getattr(func, THREAD_MARK, False) or self.config["AIOFLASK_SYNC_IN_THREAD"]:
-            return run_blocking(func)
-        return func
+            wrapped = self.async_to_sync(func)
+        elif in_thread or getattr(func, THREAD_MARK, False):
+            wrapped = run_blocking(func)
+        else:
+            wrapped = func
+        if type(func) is FunctionType and len(self._ensure_sync_cache) < 10_000:
+            self._ensure_sync_cache[func] = (in_thread, wrapped)
+        return wrapped
 
     def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         """Return a sync function that awaits ``func`` on the event loop.
@@ -175,9 +190,9 @@ class Flask(flask.Flask):
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
         if isinstance(rv, tuple):
-            if rv:
+            if rv and hasattr(rv[0], "__aiter__"):
                 rv = (sync_body(rv[0]), *rv[1:])
-        else:
+        elif hasattr(rv, "__aiter__"):
             rv = sync_body(rv)
         return super().make_response(rv)
 

@@ -35,6 +35,8 @@ _HEADER_KEYS: dict[bytes, str | None] = {
 
 
 _UNKNOWN = "?"
+# Response header name -> its lowercased bytes.
+_RESPONSE_NAMES: dict[str, bytes] = {}
 
 
 class ClientDisconnected(OSError):
@@ -138,35 +140,24 @@ class Receiver:
     bytes (backpressure: past that, the watcher waits for the reader).
     """
 
-    __slots__ = (
-        "_direct",
-        "_queue",
-        "_queued",
-        "_receive",
-        "_task",
-        "_waiter",
-        "_wakeup",
-        "_watcher",
-        "cancelled",
-        "complete",
-        "disconnected",
-    )
+    # Class-level defaults: most requests never touch most of these, and a
+    # request that never suspends pays only for ``_receive``.
+    _task: asyncio.Task[Any] | None = None
+    _watcher: asyncio.Task[None] | None = None
+    _queue: deque[ReceiveEvent] | None = None
+    _queued = 0
+    _waiter: asyncio.Future[ReceiveEvent] | None = None
+    _direct = False
+    _wakeup: asyncio.Future[None] | None = None
+    #: An ``http.disconnect`` was received.
+    disconnected = False
+    #: The watcher cancelled the request's task because of it.
+    cancelled = False
+    #: The final response message is on its way: no more cancelling.
+    complete = False
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._task: asyncio.Task[Any] | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._queue: deque[ReceiveEvent] = deque()
-        self._queued = 0
-        self._waiter: asyncio.Future[ReceiveEvent] | None = None
-        self._direct = False
-        self._wakeup: asyncio.Future[None] | None = None
-        #: An ``http.disconnect`` was received.
-        self.disconnected = False
-        #: The watcher cancelled the request's task because of it.
-        self.cancelled = False
-        #: The final response message is on its way: no more cancelling.
-        self.complete = False
 
     async def message(self) -> ReceiveEvent:
         """The next message for the body reader."""
@@ -232,6 +223,8 @@ class Receiver:
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
             else:
+                if self._queue is None:
+                    self._queue = deque()
                 self._queue.append(msg)
                 self._queued += len(msg.get("body", b""))  # type: ignore[arg-type]
 
@@ -337,15 +330,14 @@ class Responder:
     instead of being sent from the greenlet: a plain response costs no switch.
     """
 
-    __slots__ = ("_head", "_send", "headers", "length", "started", "status")
+    status: int | None = None
+    headers: list[tuple[bytes, bytes]] = []  # replaced per response, never mutated
+    length: int | None = None
+    started = False
 
     def __init__(self, send: Send, head: bool) -> None:
         self._send = send
         self._head = head
-        self.status: int | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.length: int | None = None
-        self.started = False
 
     def start_response(
         self,
@@ -364,8 +356,13 @@ class Responder:
         self.status = int(status[:3])
         encoded = []
         length = None
+        names = _RESPONSE_NAMES
         for name, value in headers:
-            key = name.lower().encode("latin-1")
+            key = names.get(name)
+            if key is None:
+                key = name.lower().encode("latin-1")
+                if len(names) < 4096:
+                    names[name] = key
             if key == b"content-length":
                 length = int(value)
             encoded.append((key, value.encode("latin-1")))

@@ -74,6 +74,7 @@ class _Done:
         self.error = error
 
 
+_NO_KWARGS: dict[str, Any] = {}
 #: Idle workers kept per thread (greenlets cannot move between threads).
 _POOL_SIZE = 256
 _pools = threading.local()
@@ -118,13 +119,14 @@ async def drive(
     current = greenlet.getcurrent()
     pool = _worker_pool()
     worker = pool.pop() if pool else _BridgeGreenlet(_work)
-    worker.parent = current
+    if worker.parent is not current:
+        worker.parent = current
     # Share the caller's Context object: ContextVars that Flask sets in the
     # worker (the app and request contexts) must be visible to the coroutines
     # the parent awaits for it, and vice versa. A greenlet otherwise runs in
     # a context of its own.
     worker.gr_context = current.gr_context
-    result: Any = worker.switch(fn, args, kwargs or {})
+    result: Any = worker.switch(fn, args, kwargs or _NO_KWARGS)
     cancelled: BaseException | None = None
     try:
         while result.__class__ is not _Done:
@@ -214,8 +216,9 @@ def await_(aw: Awaitable[T]) -> T:
     loop = _thread_loop.get(None)
     if loop is not None and loop.is_running():
         # A worker thread of a running loop: run it there, block this thread.
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(aw), loop).result()
-    return _private_loop().run_until_complete(aw)
+        # On the bridge there, so that sync code the awaitable calls may wait too.
+        return asyncio.run_coroutine_threadsafe(run_sync(await_, aw), loop).result()  # type: ignore[no-any-return]
+    return _private_loop().run_until_complete(run_sync(await_, aw))  # type: ignore[no-any-return]
 
 
 def make_sync(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
@@ -288,10 +291,6 @@ def _step_here(aw: Awaitable[T], parent: greenlet.greenlet) -> T:
             value = parent.switch(_Yield(yielded))
         except BaseException as exc:  # a cancellation, or the task closing
             value, error = None, exc
-
-
-async def _as_coroutine(aw: Awaitable[T]) -> T:
-    return await aw
 
 
 class _PrivateLoop:

@@ -12,6 +12,7 @@ import flask.cli
 from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_banner
 from flask.helpers import get_debug_flag
 
+from ._compat import debug_option
 from .bridge import make_sync
 from .serving import run_server
 
@@ -38,6 +39,12 @@ class AppGroup(flask.cli.AppGroup):
             return decorator(make_sync(f) if iscoroutinefunction(f) else f)
 
         return wrapper
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        # Commands made with click directly (click.command() on an async def).
+        if iscoroutinefunction(cmd.callback):
+            cmd.callback = make_sync(cmd.callback)
+        super().add_command(cmd, name)
 
     def group(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
@@ -136,3 +143,7 @@ def aiorun_command(
         app_import_path=info.app_import_path,
         log_level=log_level,
     )
+
+
+# Like `flask run`, `flask aiorun --debug` (and `flask --debug aiorun`).
+aiorun_command.params.insert(0, debug_option)

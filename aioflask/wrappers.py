@@ -77,4 +77,6 @@ class Response(flask.Response):
     """
 
     def __init__(self, response: Any = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sync_body(response), *args, **kwargs)
+        if hasattr(response, "__aiter__"):
+            response = sync_body(response)
+        super().__init__(response, *args, **kwargs)

@@ -36,7 +36,8 @@ nitpicky = False
 
 html_theme = "furo"
 html_title = f"aioflask {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # -- autodoc -----------------------------------------------------------------------------
 
@@ -102,7 +103,7 @@ class _OfflineInventories(logging.Filter):
                 if failures and failures == len(_UNREACHABLE.findall(message)):
                     urls = re.findall(r"intersphinx inventory '([^']+)'", message)
                     record.levelno, record.levelname = logging.INFO, "INFO"
-                    record.msg = "intersphinx: no network, links to %s are left out"
+                    record.msg = "intersphinx: no network, %s not loaded (its links are left out)"
                     record.args = (", ".join(urls),)
                     record.nonl = False  # Sphinx's warnings add their own newline
         return True
