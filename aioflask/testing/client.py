@@ -1,0 +1,210 @@
+"""The async test client and CLI runner.
+
+:class:`FlaskClient` is Flask's test client (cookies, redirects, sessions,
+preserved contexts: all of it) with ``await``-able requests that go through
+the app's real ASGI entry point, ``app(scope, receive, send)``, in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import flask.testing
+import werkzeug.test
+from flask.sessions import SessionMixin
+from werkzeug.datastructures import Headers
+from werkzeug.wsgi import get_current_url as wsgi_current_url
+
+from ..bridge import await_, in_bridge, run_sync
+from .http import StreamedResponse, _Exchange, environ_to_scope
+from .websocket import WebSocketSession, _connect, _lifespan
+
+if TYPE_CHECKING:
+    from ..app import Flask
+
+__all__ = ["FlaskCliRunner", "FlaskClient"]
+
+#: Set while FlaskClient.open runs on the bridge (redirects call open again).
+_opening: contextvars.ContextVar[bool] = contextvars.ContextVar("aioflask_opening", default=False)
+
+
+class FlaskClient(flask.testing.FlaskClient):
+    """Flask's test client with async requests over the app's ASGI path.
+
+    ``await client.get(...)`` (and every other method, with Flask's arguments:
+    ``json=``, ``data=``, ``headers=``, ``query_string=``,
+    ``follow_redirects=``) returns Flask's test response, with the body read.
+    ``async with client:`` keeps the last request's context pushed for
+    inspection, like Flask's ``with client:``; ``async with
+    client.session_transaction() as session:`` edits the session.
+
+    .. versionadded:: 0.5
+    """
+
+    application: Flask
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        """Make a request; returns an awaitable of the test response."""
+        if _opening.get() and in_bridge():
+            # A redirect being followed from within Flask's client.
+            return super().open(*args, **kwargs)
+        return self._open(*args, **kwargs)
+
+    async def _open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
+        kwargs.setdefault("buffered", True)
+        return await run_sync(self._open_on_bridge, args, kwargs)
+
+    def _open_on_bridge(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        token = _opening.set(True)
+        try:
+            return flask.testing.FlaskClient.open(self, *args, **kwargs)
+        finally:
+            _opening.reset(token)
+
+    def run_wsgi_app(
+        self, environ: dict[str, Any], buffered: bool = False
+    ) -> tuple[Iterable[bytes], str, Headers]:
+        # Werkzeug's, but the app is called through ASGI (see _call_asgi).
+        self._add_cookies_to_wsgi(environ)
+        rv = werkzeug.test.run_wsgi_app(self._call_asgi, environ, buffered=buffered)
+        url = urlsplit(wsgi_current_url(environ))
+        self._update_cookies_from_response(
+            url.hostname or "localhost", url.path, rv[2].getlist("Set-Cookie")
+        )
+        return rv
+
+    def _call_asgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """A WSGI app that calls ``self.application`` as ASGI (on the bridge)."""
+        exchange = _Exchange(environ.get("wsgi.input"))
+        scope = environ_to_scope(environ)
+        # Awaited in the caller's task and context, so contexts the request
+        # preserves are pushed where the test can see and pop them.
+        await_(self.application(scope, exchange.receive, exchange.send))
+        if exchange.status is None:
+            raise RuntimeError("The app returned without sending a response.")
+        start_response(exchange.status_line(), exchange.header_list())
+        return exchange.body()
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[StreamedResponse]:
+        """Make a request and read the response as it streams.
+
+        ::
+
+            async with client.stream("GET", "/events") as response:
+                async for chunk in response.aiter_bytes():
+                    ...
+
+        Leaving the block while the app still streams disconnects the client:
+        the app's streaming body is closed, or its awaiting view cancelled.
+        Cookies are sent but not updated; contexts are not preserved.
+        """
+        request = self._request_from_builder_args(args, {**kwargs, "method": method})
+        environ = request.environ
+        self._add_cookies_to_wsgi(environ)
+        exchange = _Exchange(environ.get("wsgi.input"))
+        task = asyncio.ensure_future(
+            self.application(environ_to_scope(environ), exchange.receive, exchange.send)
+        )
+        started = asyncio.ensure_future(exchange.started.wait())
+        try:
+            await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not exchange.started.is_set():
+                task.result()
+                raise RuntimeError("The app returned without sending a response.")
+            yield StreamedResponse(exchange, task)
+        finally:
+            started.cancel()
+            exchange.disconnect()
+            await task
+
+    def websocket(
+        self, *args: Any, subprotocols: Iterable[str] = (), **kwargs: Any
+    ) -> AbstractAsyncContextManager[WebSocketSession]:
+        """Open a WebSocket connection to the app; see :class:`WebSocketSession`.
+
+        ::
+
+            async with client.websocket("/ws/lobby", subprotocols=["chat"]) as ws:
+                await ws.send("hello")
+                assert await ws.receive() == "hello"
+
+        Takes the arguments of :meth:`get` (``query_string=``, ``headers=``...);
+        the client's cookies are sent and updated from the handshake. A
+        refused handshake raises :exc:`WebSocketRejected`. Leaving the block
+        closes the connection (code 1000) and waits for the handler to end.
+
+        .. versionadded:: 0.5
+        """
+        return _connect(self, args, kwargs, list(subprotocols))
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        """Run the app's ASGI lifespan around a block, as a server would.
+
+        ::
+
+            async with client.lifespan():
+                ...  # before_serving hooks have run
+
+        ``before_serving`` hooks run on entry (a failure raises
+        :exc:`LifespanError`); on exit the background tasks are drained and
+        the ``after_serving`` hooks run.
+
+        .. versionadded:: 0.5
+        """
+        return _lifespan(self.application)
+
+    async def __aenter__(self) -> FlaskClient:
+        self.__enter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Popping runs teardown functions, which may be async.
+        await run_sync(self.__exit__, exc_type, exc_value, tb)
+
+    @asynccontextmanager
+    async def session_transaction(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[SessionMixin]:
+        """Open the client's session for editing; it is saved on exit.
+
+        ::
+
+            async with client.session_transaction() as session:
+                session["user_id"] = 1
+        """
+        cm = super().session_transaction(*args, **kwargs)
+        session = await run_sync(cm.__enter__)
+        try:
+            yield session
+        except BaseException as exc:
+            if not await run_sync(cm.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await run_sync(cm.__exit__, None, None, None)
+
+
+class FlaskCliRunner(flask.testing.FlaskCliRunner):
+    """Flask's CLI test runner; ``await runner.invoke(...)``.
+
+    The command runs on the bridge, so ``async def`` commands and ``await_``
+    work inside it.
+
+    .. versionadded:: 0.5
+    """
+
+    async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        return await run_sync(super().invoke, cli, args, **kwargs)
