@@ -2,29 +2,34 @@
 
 :func:`serve_http` runs a WSGI application for one ASGI HTTP request in a
 bridged greenlet. The request body is pulled from the server as the
-application reads ``wsgi.input``; the response is sent as the application
-iterates its body. This module imports nothing from Flask or Werkzeug.
+application reads ``wsgi.input`` (see :mod:`aioflask.body`); the response is
+sent as the application iterates its body. This module imports nothing from
+Flask or Werkzeug.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import await_, drive
-from .typing import HTTPScope, Receive, ReceiveEvent, Send, WSGIApp, WSGIEnviron
+from .typing import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
-__all__ = ["ClientDisconnected", "InputStream", "build_environ", "serve_http"]
+__all__ = [
+    "ClientDisconnected",
+    "InputStream",
+    "Receiver",
+    "Responder",
+    "build_environ",
+    "serve_http",
+]
 
 #: Block size for files sent through ``wsgi.file_wrapper`` (send_file).
 FILE_CHUNK_SIZE = 64 * 1024
-#: Request body bytes the disconnect watcher holds for a reader, at most.
-WATCH_BUFFER = 256 * 1024
 
-_DISCONNECT: ReceiveEvent = {"type": "http.disconnect"}
 
 # Header name -> environ key; None for names that are dropped (those with an
 # underscore, which would be indistinguishable from a dash in the environ).
@@ -37,10 +42,6 @@ _HEADER_KEYS: dict[bytes, str | None] = {
 _UNKNOWN = "?"
 # Response header name -> its lowercased bytes.
 _RESPONSE_NAMES: dict[str, bytes] = {}
-
-
-class ClientDisconnected(OSError):
-    """The client went away before the request body was complete."""
 
 
 def _header_key(name: bytes) -> str | None:
@@ -129,198 +130,6 @@ def _file_wrapper(file: IO[bytes], buffer_size: int = 8192) -> Iterator[bytes]:
         file.close()
 
 
-class Receiver:
-    """Owns the ASGI ``receive`` callable of one HTTP request.
-
-    The body reader takes ``http.request`` messages through :meth:`message`.
-    Once the request suspends on the loop (:meth:`watch`), a watcher task keeps
-    one ``receive()`` call pending so that an ``http.disconnect`` is seen at
-    once; it then cancels the request's task. Body messages the watcher
-    receives wait for the reader in a queue of at most :data:`WATCH_BUFFER`
-    bytes (backpressure: past that, the watcher waits for the reader).
-    """
-
-    # Class-level defaults: most requests never touch most of these, and a
-    # request that never suspends pays only for ``_receive``.
-    _task: asyncio.Task[Any] | None = None
-    _watcher: asyncio.Task[None] | None = None
-    _queue: deque[ReceiveEvent] | None = None
-    _queued = 0
-    _waiter: asyncio.Future[ReceiveEvent] | None = None
-    _direct = False
-    _wakeup: asyncio.Future[None] | None = None
-    #: An ``http.disconnect`` was received.
-    disconnected = False
-    #: The watcher cancelled the request's task because of it.
-    cancelled = False
-    #: The final response message is on its way: no more cancelling.
-    complete = False
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-
-    async def message(self) -> ReceiveEvent:
-        """The next message for the body reader."""
-        if self._queue:
-            msg = self._queue.popleft()
-            self._queued -= len(msg.get("body", b""))  # type: ignore[arg-type]
-            self._wake()
-            return msg
-        if self.disconnected:
-            return _DISCONNECT
-        if self._watcher is None:
-            self._direct = True
-            try:
-                msg = await self._receive()
-            finally:
-                self._direct = False
-                self._wake()
-            if msg["type"] == "http.disconnect":
-                self.disconnected = True
-            return msg
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            return await self._waiter
-        finally:
-            self._waiter = None
-
-    def watch(self) -> None:
-        """Start watching for a disconnect (called when the request suspends)."""
-        if self._watcher is None and not self.disconnected:
-            self._task = asyncio.current_task()
-            self._watcher = asyncio.ensure_future(self._watch())
-
-    def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-
-    def _wake(self) -> None:
-        if self._wakeup is not None:
-            if not self._wakeup.done():
-                self._wakeup.set_result(None)
-            self._wakeup = None
-
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        body_done = False
-        while True:
-            # Never two receive() calls at once; buffer a bounded amount of body
-            # (once the body is complete, only a disconnect can come next).
-            while self._direct or (self._queued >= WATCH_BUFFER and not body_done):
-                self._wakeup = loop.create_future()
-                await self._wakeup
-            msg = await self._receive()
-            waiter = self._waiter
-            if msg["type"] == "http.disconnect":
-                self.disconnected = True
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(msg)
-                if not self.complete and self._task is not None:
-                    self.cancelled = True
-                    self._task.cancel()
-                return
-            body_done = not msg.get("more_body", False)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(msg)
-            else:
-                if self._queue is None:
-                    self._queue = deque()
-                self._queue.append(msg)
-                self._queued += len(msg.get("body", b""))  # type: ignore[arg-type]
-
-
-class InputStream:
-    """``wsgi.input``: reads the request body from the server on demand.
-
-    Each message is pulled through :func:`~aioflask.bridge.await_` when the
-    application reads past what it already has; nothing is read ahead.
-    """
-
-    __slots__ = ("_buffer", "_eof", "_receiver")
-
-    def __init__(self, receiver: Receiver) -> None:
-        self._receiver = receiver
-        self._buffer = b""
-        self._eof = False
-
-    def _pull(self) -> bytes:
-        """The next non-empty body chunk, or ``b""`` at the end of the body."""
-        while not self._eof:
-            msg = await_(self._receiver.message())
-            if msg["type"] != "http.request":
-                self._eof = True
-                raise ClientDisconnected("the client disconnected before the body was complete")
-            if not msg.get("more_body", False):
-                self._eof = True
-            body = msg.get("body", b"")
-            if body:
-                return body
-        return b""
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            chunks = [self._buffer]
-            self._buffer = b""
-            while data := self._pull():
-                chunks.append(data)
-            return b"".join(chunks)
-        if len(self._buffer) < size:
-            chunks = [self._buffer]
-            have = len(self._buffer)
-            while have < size and (data := self._pull()):
-                chunks.append(data)
-                have += len(data)
-            self._buffer = b"".join(chunks)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def read1(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes, waiting for at most one message."""
-        if not self._buffer:
-            self._buffer = self._pull()
-        if size is None or size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read1(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        limit = sys.maxsize if size is None or size < 0 else size
-        while b"\n" not in self._buffer and len(self._buffer) < limit:
-            data = self._pull()
-            if not data:
-                break
-            self._buffer += data
-        end = self._buffer.find(b"\n") + 1 or len(self._buffer)
-        end = min(end, limit)
-        line, self._buffer = self._buffer[:end], self._buffer[end:]
-        return line
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
-
-
 class Responder:
     """``start_response`` and the body loop, run in the request's greenlet.
 
@@ -335,9 +144,10 @@ class Responder:
     length: int | None = None
     started = False
 
-    def __init__(self, send: Send, head: bool) -> None:
+    def __init__(self, send: Send, head: bool, on_stream: Callable[[], None] | None = None) -> None:
         self._send = send
         self._head = head
+        self._on_stream = on_stream
 
     def start_response(
         self,
@@ -389,6 +199,8 @@ class Responder:
     async def _send_body(self, data: bytes, more: bool) -> None:
         if not self.started:
             await self._send(self._start())
+            if self._on_stream is not None:
+                self._on_stream()
         await self._send({"type": "http.response.body", "body": data, "more_body": more})
         # A server's send() need not wait (uvicorn's returns at once while its
         # buffer has room, or once the client is gone): yield to the loop so a
@@ -438,7 +250,7 @@ async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Sen
     awaiting views are cancelled and streaming bodies are closed.
     """
     receiver = Receiver(receive)
-    responder = Responder(send, scope["method"] == "HEAD")
+    responder = Responder(send, scope["method"] == "HEAD", receiver.streaming)
     environ = build_environ(scope, InputStream(receiver))  # type: ignore[arg-type]
     try:
         messages = await drive(responder.run, (app, environ), None, receiver.watch)
