@@ -1,8 +1,8 @@
 """The chat example: in-process, served by ``flask aiorun``, and across processes via Redis.
 
 The Redis tests start Debian's ``redis-server`` (``apt-get install
-redis-server``; CI installs it). Without it they fail, unless
-``AIOFLASK_SKIP_REDIS=1`` says to skip them.
+redis-server``; CI installs it). Without it they are skipped, except in CI
+(``CI`` set), where they fail unless ``AIOFLASK_SKIP_REDIS=1``.
 """
 
 from __future__ import annotations
@@ -198,12 +198,11 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     """A real redis-server on a Unix socket (no port to race for)."""
     executable = shutil.which("redis-server")
     if executable is None:
-        if os.environ.get("AIOFLASK_SKIP_REDIS") == "1":
-            pytest.skip("redis-server is not installed (AIOFLASK_SKIP_REDIS=1)")
-        pytest.fail(
-            "redis-server is not installed: 'apt-get install redis-server' (CI does),"
-            " or set AIOFLASK_SKIP_REDIS=1 to skip the multi-process chat tests."
-        )
+        # CI installs it and must run these tests; elsewhere they are skipped
+        # with a reason, so that the README's test command works anywhere.
+        if os.environ.get("CI") and os.environ.get("AIOFLASK_SKIP_REDIS") != "1":
+            pytest.fail("redis-server is not installed: 'apt-get install redis-server'.")
+        pytest.skip("redis-server is not installed ('apt-get install redis-server' to run)")
     path = Path("/tmp") / f"aioflask-redis-{os.getpid()}-{id(tmp_path)}.sock"  # short: AF_UNIX
     log = tmp_path / "redis.log"
     with log.open("wb") as out:
