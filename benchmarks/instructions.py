@@ -1,0 +1,124 @@
+"""CPU instructions per request, in-process: the measure a noisy machine cannot blur.
+
+Each row runs the JSON ping of ``inprocess.py`` N times under valgrind's
+callgrind, twice (N1 and N2 requests); the difference divided by N2 - N1 is
+the instructions one request costs, start-up excluded. Counts repeat exactly
+for the same code and versions, whatever else the machine is doing, so the
+ratios here are the in-process target's yardstick (see README.md).
+
+    python benchmarks/instructions.py            # every row
+    python benchmarks/instructions.py --n 300 2300
+
+Needs ``valgrind`` (Debian's package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROWS = {
+    "flask-wsgi": "Flask wsgi_app, def view (the floor)",
+    "ceiling": "ASGI: environ + Flask wsgi_app inline, def view",
+    "aioflask-wsgi": "aioflask wsgi_app (WSGI mode), def view",
+    "aioflask-asgi": "aioflask ASGI, def view",
+    "aioflask-asgi-async": "aioflask ASGI, async def view",
+}
+
+
+def run_row(row: str, n: int) -> None:
+    """Serve ``n`` requests of one row (the part callgrind counts)."""
+    sys.path.insert(0, str(HERE))
+    import inprocess
+    from werkzeug.test import EnvironBuilder
+
+    from aioflask.asgi import build_environ
+
+    flask_app, aio_app = inprocess.make_apps()
+    environ = EnvironBuilder(path="/ping", base_url="http://127.0.0.1:8000").get_environ()
+    scope = dict(inprocess.SCOPE)
+
+    async def receive() -> dict[str, Any]:
+        return inprocess.REQUEST
+
+    async def asgi(app: Any, path: str) -> None:
+        s = {**scope, "path": path, "raw_path": path.encode()}
+        for _ in range(n):
+            await app(s.copy(), receive, inprocess.discard)
+
+    async def ceiling() -> None:
+        # What any design that runs Flask's dispatch must do at least.
+        for _ in range(n):
+            env = build_environ(scope.copy(), None)  # type: ignore[arg-type]
+            body = flask_app.wsgi_app(env, inprocess.start_response)
+            await inprocess.discard({"type": "http.response.start", "status": 200})
+            await inprocess.discard({"type": "http.response.body", "body": b"".join(body)})
+            body.close()  # type: ignore[attr-defined]
+
+    if row == "flask-wsgi":
+        for _ in range(n):
+            inprocess.wsgi_call(flask_app, environ)
+    elif row == "aioflask-wsgi":
+        for _ in range(n):
+            inprocess.wsgi_call(aio_app, environ)
+    elif row == "ceiling":
+        asyncio.run(ceiling())
+    elif row == "aioflask-asgi":
+        asyncio.run(asgi(aio_app, "/ping"))
+    elif row == "aioflask-asgi-async":
+        asyncio.run(asgi(aio_app, "/aping"))
+    else:
+        raise SystemExit(f"unknown row {row!r}")
+
+
+def count(row: str, n: int) -> int:
+    out = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--row",
+            row,
+            "--requests",
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    if not match:
+        raise RuntimeError(out.stderr)
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.row:
+        run_row(args.row, args.requests)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is needed: apt-get install valgrind")
+    n1, n2 = args.n
+    per_request = {row: (count(row, n2) - count(row, n1)) / (n2 - n1) for row in ROWS}
+    floor = per_request["flask-wsgi"]
+    print("| row | instructions / request | x floor |\n|---|---:|---:|")
+    for row, label in ROWS.items():
+        print(f"| {label} | {per_request[row]:,.0f} | {per_request[row] / floor:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
