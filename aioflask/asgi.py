@@ -254,7 +254,6 @@ async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Sen
     environ = build_environ(scope, InputStream(receiver))  # type: ignore[arg-type]
     try:
         messages = await drive(responder.run, (app, environ), None, receiver.watch)
-        receiver.complete = True
     except asyncio.CancelledError:
         if not receiver.cancelled or _uncancel() > 0:
             raise

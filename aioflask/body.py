@@ -10,6 +10,7 @@ This module imports nothing from Flask or Werkzeug.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -94,13 +95,18 @@ class Receiver:
 
     def watch(self) -> None:
         """Start watching for a disconnect (called when the request suspends)."""
-        if self._watcher is None and not self.disconnected:
+        if self._watcher is None and not self.disconnected and not self.complete:
             self._task = asyncio.current_task()
-            self._watcher = asyncio.ensure_future(self._watch())
+            # In an empty context: a copy of the request's would keep the
+            # request alive in a reference cycle through the watcher task.
+            self._watcher = contextvars.Context().run(asyncio.ensure_future, self._watch())
 
     def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        """The request is over: stop watching, and drop the references to tasks."""
+        self.complete = True
+        watcher, self._watcher, self._task = self._watcher, None, None
+        if watcher is not None:
+            watcher.cancel()
 
     def streaming(self) -> None:
         """The response has started: unread body no longer holds the watcher back."""

@@ -284,6 +284,8 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     stack = STACKS[args.server]
+    if stack.argv[1] != "uvicorn":
+        raise SystemExit(f"--server takes a uvicorn stack; {stack.name} runs on {stack.server}")
     target = next(a for a in stack.argv if a.startswith("apps."))
     lifespan = "off" if "off" in stack.argv else "auto"
     if can_pin():

@@ -86,9 +86,12 @@ def wrk(
     ]
     if post:
         argv += ["-s", str(ECHO_SCRIPT)]
-    done = subprocess.run(
-        pinned([*argv, url], CLIENT_CPU), capture_output=True, text=True, timeout=duration + 60
-    )
+    try:
+        done = subprocess.run(
+            pinned([*argv, url], CLIENT_CPU), capture_output=True, text=True, timeout=duration + 60
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"wrk did not finish within {duration + 60:g} s") from None
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse(done.stdout)
