@@ -236,11 +236,12 @@ def _still_cancelling() -> bool:
 
     ``asyncio.timeout()`` and ``TaskGroup`` cancel the task and then take the
     cancellation back (``uncancel()``) once handled; only a cancellation that
-    is still pending must be re-raised. Python 3.10 cannot tell: re-raise.
+    is still pending must be re-raised. Python 3.10 has no such count, and
+    there a handled cancellation is over (anyio's cancel scopes rely on it).
     """
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)
-    return cancelling is None or cancelling() > 0
+    return cancelling is not None and cancelling() > 0
 
 
 def in_bridge() -> bool:

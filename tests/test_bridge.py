@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import gc
 import inspect
+import sys
 import threading
 import traceback
 import weakref
@@ -310,6 +311,10 @@ async def test_cancellation_is_raised_in_sync_code_at_await():
     assert task.cancelled()
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10 keeps no count of pending cancellations: a handled one is over",
+)
 async def test_cancellation_propagates_even_if_sync_code_swallows_it():
     events = []
     waiting = asyncio.Event()
