@@ -1,4 +1,4 @@
-"""Memory and file descriptors of an aioflask server (issue 5, item 2).
+"""Memory and file descriptors of an aioflask server.
 
 1. A 100 MiB upload, read by the view in 64 KiB chunks (``POST /upload``),
    must grow the server's RSS (sampled every few ms, peak) by less than 10 MiB.

@@ -35,7 +35,7 @@ from apps.common import ECHO_SIZE, check
 from loadgen import WrkResult, wrk, wrk_version
 from stacks import ALL_ENDPOINTS, ROUTES, STACKS, Server, Stack, can_pin, request
 
-#: Connections per endpoint (issue 5: 64, and 256 for the 50 ms sleep).
+#: Connections per endpoint (64, and 256 for the 50 ms sleep).
 CONNECTIONS = {"ping": 64, "sleep": 256, "tmpl": 64, "echo": 64, "block": 64}
 DEFAULT_ENDPOINTS = ("ping", "sleep", "tmpl", "echo")
 PACKAGES = (
@@ -305,7 +305,7 @@ def table(rows: list[Row]) -> list[str]:
 
 
 def targets(by_endpoint: dict[str, list[Row]]) -> list[str]:
-    """Issue 5's throughput targets, from this run's medians."""
+    """The throughput targets, from this run's medians."""
 
     def get(endpoint: str, stack: str) -> Row | None:
         row = next((r for r in by_endpoint.get(endpoint, []) if r.stack == stack), None)
@@ -357,7 +357,7 @@ def report(samples: list[Sample], info: dict[str, str], args, stacks, endpoints)
         lines.append("")
     goals = targets(by_endpoint)
     if goals:
-        lines += ["### Issue 5 targets (this run)", "", *goals, ""]
+        lines += ["### Against the performance targets (this run)", "", *goals, ""]
     return "\n".join(lines)
 
 

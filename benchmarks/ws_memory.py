@@ -1,4 +1,4 @@
-"""Server memory per idle WebSocket connection, under uvicorn (issue 4).
+"""Server memory per idle WebSocket connection, under uvicorn.
 
 For each row, a uvicorn serves this module in a subprocess; the script opens
 ``--connections`` WebSocket connections to it (websockets client library),
