@@ -13,7 +13,7 @@ import asyncio
 import functools
 import inspect
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import flask
@@ -22,7 +22,14 @@ from werkzeug.local import LocalProxy
 from .bridge import await_
 from .typing import Receive, Send, WebSocketScope
 
-__all__ = ["ENVIRON_KEY", "WebSocket", "WebSocketClosed", "current_websocket", "websocket"]
+__all__ = [
+    "ENVIRON_KEY",
+    "WebSocket",
+    "WebSocketClosed",
+    "current_websocket",
+    "messages_until_closed",
+    "websocket",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -217,14 +224,7 @@ class WebSocket:
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         """``async for message in websocket:`` until the connection closes."""
-        return self._messages()
-
-    async def _messages(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except WebSocketClosed:
-                return
+        return messages_until_closed(self.receive)
 
     def __iter__(self) -> Iterator[str | bytes]:
         """``for message in websocket:`` in a sync handler."""
@@ -327,3 +327,14 @@ def current_websocket() -> WebSocket:
 #: The WebSocket connection of the current handshake request, like ``request``.
 #: ``bool(websocket)`` tells a WebSocket handshake from an HTTP request.
 websocket: WebSocket = LocalProxy(current_websocket)  # type: ignore[assignment]
+
+
+async def messages_until_closed(
+    receive: Callable[[], Awaitable[str | bytes]],
+) -> AsyncIterator[str | bytes]:
+    """Yield what ``receive()`` returns until it raises :exc:`WebSocketClosed`."""
+    while True:
+        try:
+            yield await receive()
+        except WebSocketClosed:
+            return

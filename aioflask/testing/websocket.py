@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
-from ..websockets import WebSocketClosed
+from ..websockets import WebSocketClosed, messages_until_closed
 from .http import environ_to_scope
 
 if TYPE_CHECKING:
@@ -154,14 +154,7 @@ class WebSocketSession:
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         """Messages until the app closes the connection."""
-        return self._messages()
-
-    async def _messages(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except WebSocketClosed:
-                return
+        return messages_until_closed(self.receive)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (the app's handler is cancelled) and wait for the app."""
