@@ -24,7 +24,7 @@ from .handshake import serve_websocket, websocket_route
 from .helpers import THREAD_MARK, run_blocking
 from .lifespan import serve_lifespan
 from .serving import run_server
-from .tasks import PENDING_KEY, BackgroundTasks
+from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner
 from .typing import Receive, Scope, Send
@@ -38,8 +38,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Flask(flask.Flask):
     """A :class:`flask.Flask` that is also an ASGI application.
 
-    Called with ``(scope, receive, send)`` it serves ASGI ``http`` and
-    ``lifespan``; called with ``(environ, start_response)`` it is still a WSGI
+    Called with ``(scope, receive, send)`` it serves ASGI ``http``,
+    ``websocket`` and ``lifespan``; called with ``(environ, start_response)`` it is still a WSGI
     application. Flask's dispatch runs in a greenlet on the event loop, and
     ``async def`` views, hooks and handlers are awaited on that loop.
 
@@ -86,10 +86,7 @@ class Flask(flask.Flask):
             try:
                 await serve_http(self.wsgi_app, scope, receive, send)
             finally:
-                if scope.get(PENDING_KEY):
-                    self.background_tasks.start_pending(scope)
-                else:  # the response is over: tasks added later start at once
-                    scope[PENDING_KEY] = None  # type: ignore[literal-required]
+                self.background_tasks.start_pending(scope)
         elif scope["type"] == "websocket":
             await serve_websocket(self.wsgi_app, scope, receive, send)
         elif scope["type"] == "lifespan":

@@ -45,10 +45,7 @@ _RESPONSE_NAMES: dict[str, bytes] = {}
 
 
 def _header_key(name: bytes) -> str | None:
-    try:
-        return _HEADER_KEYS[name]
-    except KeyError:
-        pass
+    """The environ key of a header name not in the cache yet (and cache it)."""
     text = name.decode("latin-1")
     key = None if "_" in text else "HTTP_" + text.upper().replace("-", "_")
     if len(_HEADER_KEYS) < 4096:

@@ -1,10 +1,12 @@
 """The greenlet bridge: sync code that awaits, on the running event loop.
 
-:func:`run_sync` runs a sync callable in a child greenlet of the caller. Each
-time that callable calls :func:`await_`, the child switches back to the parent
-(the coroutine that called :func:`run_sync`), which awaits the awaitable on the
-loop and switches back in with its result or its exception. No thread, no
-second event loop.
+:func:`run_sync` runs a sync callable in a worker greenlet whose parent is
+the caller. When that callable calls :func:`await_`, the awaitable is stepped
+right there, in the worker; each time it yields to the event loop, the worker
+switches to the parent (the coroutine in :func:`drive`), which yields the same
+object to the task and switches back in with what the task sends, or throws in
+the cancellation. No thread, no second event loop; and sync code that an
+awaited coroutine calls may :func:`await_` too.
 
 This module imports nothing from Flask, Werkzeug or Jinja: it is reusable on its
 own. The pattern follows SQLAlchemy's ``util/concurrency.py``.
@@ -130,8 +132,8 @@ async def drive(
     cancelled: BaseException | None = None
     try:
         while result.__class__ is not _Done:
-            # The worker switched back with an awaitable: await it here, on
-            # the loop, then switch back in with its value or its exception.
+            # The worker switched back with a _Yield (see _step_here): hand
+            # its object to the task, then switch back in with the outcome.
             if on_suspend is not None:
                 on_suspend()
                 on_suspend = None

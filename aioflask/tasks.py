@@ -51,13 +51,6 @@ def _task_context() -> contextvars.Context:
     return context
 
 
-def _call_in_app_context(app: Flask, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
-    # On the bridge: an async func is awaited on the loop, a sync one runs here
-    # (or in a worker thread when marked with in_thread).
-    with app.app_context():
-        app.ensure_sync(func)(*args, **kwargs)
-
-
 class BackgroundTasks:
     """The background tasks of an app: ``app.background_tasks``.
 
@@ -92,7 +85,11 @@ class BackgroundTasks:
             self._start(call)
 
     def start_pending(self, scope: Any) -> None:
-        """Start the tasks added while the request of ``scope`` was served."""
+        """The response of ``scope`` is sent: start the tasks added meanwhile.
+
+        Tasks added for this request from now on (a preserved context) start
+        at once.
+        """
         pending = scope.get(PENDING_KEY)
         scope[PENDING_KEY] = None
         if pending:
@@ -109,16 +106,20 @@ class BackgroundTasks:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
-        try:
-            await run_sync(_call_in_app_context, self.app, func, args, kwargs)
-        except Exception:
-            self.app.logger.exception("Exception in background task %s", _name(func))
+        await run_sync(self._call, func, args, kwargs)
 
     def _run_now(self, call: _Call) -> None:
         """No event loop runs in this thread (WSGI mode, the CLI): call it now."""
         func, args, kwargs, context = call
+        context.run(self._call, func, args, kwargs)
+
+    def _call(self, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        """Call ``func`` in an app context of its own, logging an exception."""
+        # On the bridge: an async func is awaited on the loop, a sync one runs
+        # here (or in a worker thread when marked with in_thread).
         try:
-            context.run(_call_in_app_context, self.app, func, args, kwargs)
+            with self.app.app_context():
+                self.app.ensure_sync(func)(*args, **kwargs)
         except Exception:
             self.app.logger.exception("Exception in background task %s", _name(func))
 
