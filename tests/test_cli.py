@@ -26,14 +26,15 @@ def _environ_without_app() -> dict[str, str]:
 
 
 class AiorunProcess(UvicornProcess):
-    """``flask --app ... aiorun --port 0 ...`` in its own process group."""
+    """A command serving with uvicorn (``flask ... aiorun``, a script calling
+    ``app.run()``) in its own process group."""
 
-    def __init__(self, args: list[str], log_path: Path, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], log_path: Path, cwd: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
         self.port = None
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [*FLASK, *args],
+                argv,
                 cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -72,9 +73,15 @@ class AiorunProcess(UvicornProcess):
 def aiorun(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     started: list[AiorunProcess] = []
 
-    def start(*args: str, cwd: Path = CLIAPP, env: dict[str, str] | None = None) -> AiorunProcess:
+    def start(
+        *args: str,
+        cwd: Path = CLIAPP,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> AiorunProcess:
+        """``flask *args``, or ``command`` when given."""
         log = tmp_path / f"aiorun-{len(started)}.log"
-        process = AiorunProcess(list(args), log, cwd, env or {})
+        process = AiorunProcess(command or [*FLASK, *args], log, cwd, env or {})
         started.append(process)
         return process.wait_ready(timeout=60)  # type: ignore[return-value]
 
@@ -165,6 +172,34 @@ def test_aiorun_https_with_an_adhoc_certificate(aiorun) -> None:  # type: ignore
     url = server.url.replace("http://", "https://")
     response = httpx.get(url + "/", verify=False)
     assert response.json()["scheme"] == "https"
+
+
+def test_app_run_serves_with_uvicorn_and_the_debugger(aiorun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "run_app.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(CLIAPP)!r})\n"
+        "from factory import create_app\n"
+        "app = create_app('from app.run')\n"
+        "if __name__ == '__main__':\n"
+        "    app.run(port=0, debug=True, load_dotenv=False)\n"
+    )
+    server = aiorun(command=[sys.executable, str(script)], cwd=tmp_path)
+    body = httpx.get(server.url + "/").json()
+    assert body["greeting"] == "from app.run"
+    assert body["debug"] is True
+    assert re.search(r"Debugger PIN: [\d-]+", server.log), server.log
+    response = httpx.get(server.url + "/boom")
+    assert response.status_code == 500
+    assert "Werkzeug Debugger" in response.text
+    assert server.stop() in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in server.log
+
+
+def test_app_run_refuses_the_reloader() -> None:
+    app = Flask("no_reload")
+    with pytest.raises(ValueError, match="aiorun --reload"):
+        app.run(use_reloader=True, load_dotenv=False)
 
 
 def test_aiorun_rejects_bad_option_combinations(tmp_path: Path) -> None:
