@@ -43,9 +43,9 @@ from .app import Flask as Flask
 from .blueprints import Blueprint as Blueprint
 from .bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
 from .bridge import await_ as await_
-from .bridge import run_in_thread as run_in_thread
 from .bridge import run_sync as run_sync
 from .helpers import in_thread as in_thread
+from .helpers import run_in_thread as run_in_thread
 from .helpers import stream_with_context as stream_with_context
 from .sse import ServerSentEvent as ServerSentEvent
 from .sse import sse_response as sse_response

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from inspect import iscoroutinefunction
 from types import FunctionType
 from typing import Any, TypeVar
@@ -56,6 +58,8 @@ class Flask(flask.Flask):
         flask.Flask.default_config,
         # Run every sync view and hook in a worker thread (see in_thread).
         AIOFLASK_SYNC_IN_THREAD=False,
+        # Threads of the pool that runs them (and run_in_thread); None: the loop's.
+        AIOFLASK_THREADS=32,
         # Seconds background tasks get to finish at shutdown (None: no limit).
         BACKGROUND_TASK_SHUTDOWN_TIMEOUT=5.0,
     )
@@ -70,6 +74,8 @@ class Flask(flask.Flask):
         self.after_serving_funcs: list[Callable[[], Any]] = []
         #: The running background tasks (see add_background_task).
         self.background_tasks = BackgroundTasks(self)
+        self._thread_pool: ThreadPoolExecutor | None = None
+        self._thread_pool_lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
@@ -116,6 +122,26 @@ class Flask(flask.Flask):
         if type(func) is FunctionType and len(self._ensure_sync_cache) < 10_000:
             self._ensure_sync_cache[func] = (in_thread, wrapped)
         return wrapped
+
+    @property
+    def thread_pool(self) -> ThreadPoolExecutor | None:
+        """The pool of :func:`~aioflask.in_thread` functions and :func:`~aioflask.run_in_thread`.
+
+        Made on first use with ``AIOFLASK_THREADS`` threads (started as
+        needed); ``None`` when that key is ``None`` (the loop's default pool).
+
+        .. versionadded:: 0.5
+        """
+        if self._thread_pool is None:
+            size = self.config["AIOFLASK_THREADS"]
+            if size is None:
+                return None
+            with self._thread_pool_lock:
+                if self._thread_pool is None:
+                    self._thread_pool = ThreadPoolExecutor(
+                        int(size), thread_name_prefix=f"aioflask-{self.name}"
+                    )
+        return self._thread_pool
 
     def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         """Return a sync function that awaits ``func`` on the event loop.

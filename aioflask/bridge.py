@@ -19,6 +19,7 @@ import contextvars
 import functools
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Iterator
+from concurrent.futures import Executor
 from types import CoroutineType
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "in_bridge",
     "iterate",
     "make_sync",
+    "run_in_executor",
     "run_in_thread",
     "run_sync",
 ]
@@ -172,12 +174,16 @@ async def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     The function runs in a child greenlet sharing the caller's context
     variables. Exceptions propagate both ways with their tracebacks, and a
     cancellation of the caller is thrown into the function at its pending
-    :func:`await_` call, then re-raised.
+    :func:`await_` call, then re-raised. A coroutine that already runs on the
+    bridge (one awaited by a view) calls the function in place: it may
+    :func:`await_` there already.
 
     .. versionadded:: 0.5
     """
     __tracebackhide__ = True
     __traceback_hide__ = True
+    if greenlet.getcurrent().__class__ is _BridgeGreenlet:
+        return fn(*args, **kwargs)
     return await drive(fn, args, kwargs)
 
 
@@ -319,18 +325,25 @@ def _private_loop() -> asyncio.AbstractEventLoop:
 async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a blocking sync function in the loop's default thread pool.
 
-    The function sees a copy of the caller's context variables (so Flask's
-    ``request``, ``g`` and ``current_app`` work there) and may call
+    The function sees a copy of the caller's context variables and may call
     :func:`await_`, which then waits on this loop. If the caller is cancelled,
-    the cancellation is raised once the function has returned.
+    the cancellation is raised once the function has returned. (Inside an
+    aioflask app, :func:`aioflask.run_in_thread` uses the app's thread pool.)
 
     .. versionadded:: 0.5
     """
+    return await run_in_executor(None, fn, *args, **kwargs)
+
+
+async def run_in_executor(
+    executor: Executor | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+) -> T:
+    """:func:`run_in_thread` in the given executor (None: the loop's default)."""
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()
     ctx.run(_thread_loop.set, loop)
     call = functools.partial(ctx.run, fn, *args, **kwargs)
-    future = loop.run_in_executor(None, call)
+    future = loop.run_in_executor(executor, call)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -88,6 +89,8 @@ def parse_raw(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
     samples = []
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # a stack py-spy could not read whole (--nonblocking)
         frames = []
         for text in stack.split(";"):
             match = _FRAME.match(text)
@@ -141,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
     parser.add_argument("--speedscope", type=Path, help="also record a speedscope file")
     args = parser.parse_args(argv)
-    if shutil.which("py-spy") is None:
+    # The venv's scripts need not be on PATH (python run as .venv/bin/python).
+    py_spy = shutil.which(
+        "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
+    if py_spy is None:
         print("py-spy is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
     raw = args.raw or Path(tempfile.mkdtemp()) / "pyspy.txt"
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         spy = subprocess.Popen(
             pinned(
                 [
-                    *("py-spy", "record", "--pid", str(server.pid), "--nonblocking"),
+                    *(py_spy, "record", "--pid", str(server.pid), "--nonblocking"),
                     *("--rate", str(args.rate), "--duration", f"{args.duration:.0f}"),
                     *("--format", fmt, "-o", str(out)),
                     *(("--subprocesses",) if STACKS[args.stack].argv[1] == "gunicorn" else ()),

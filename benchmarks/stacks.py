@@ -92,12 +92,12 @@ STACKS: dict[str, Stack] = {
     for s in [
         Stack("aioflask", _UV, uvicorn("aioflask_app:app"), (*_EVERY, "block")),
         Stack(
-            "aioflask-threads32",
-            _UV + ", 32-thread pool",
+            "aioflask-loop-pool",
+            _UV + ", AIOFLASK_THREADS=None (asyncio's pool)",
             uvicorn("aioflask_app:app"),
             ("block",),
             default=False,
-            env={"BENCH_THREADS": "32"},
+            env={"BENCH_THREADS": "loop"},
         ),
         Stack(
             "ceiling",

@@ -958,7 +958,7 @@ async def test_many_concurrent_requests_without_threads(app, http):
     threads_before = threading.active_count()
     responses = await asyncio.wait_for(asyncio.gather(*(http.get("/") for _ in range(100))), 10)
     assert all(r.text == "ok" for r in responses)
-    assert threading.active_count() == threads_before
+    assert threading.active_count() <= threads_before  # none started (old pools may exit)
 
 
 # WSGI mode: Flask's own test client drives app.wsgi_app

@@ -327,3 +327,64 @@ async def test_disconnect_waits_for_the_in_thread_view_before_teardown(app):
     await asyncio.wait_for(task, 5)
     await asyncio.sleep(0.05)
     assert log == ["view returned", "teardown"]
+
+
+# The app's thread pool (AIOFLASK_THREADS)
+
+
+async def test_in_thread_views_run_in_the_apps_pool(app, http):
+    @app.get("/")
+    @in_thread
+    def index():
+        return threading.current_thread().name
+
+    assert (await http.get("/")).text.startswith(f"aioflask-{app.name}")
+    assert app.thread_pool is not None
+    assert app.thread_pool._max_workers == 32
+
+
+async def test_thread_pool_size_bounds_concurrent_blocking_views(app, http):
+    app.config["AIOFLASK_THREADS"] = 2
+    lock = threading.Lock()
+    running = peak = 0
+
+    @app.get("/")
+    @in_thread
+    def index():
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return "ok"
+
+    responses = await asyncio.gather(*(http.get("/") for _ in range(6)))
+    assert [r.text for r in responses] == ["ok"] * 6
+    assert peak == 2
+
+
+async def test_thread_pool_none_uses_the_loops_default_executor(app, http):
+    app.config["AIOFLASK_THREADS"] = None
+    names = []
+
+    @app.get("/")
+    async def index():
+        names.append(await aioflask.run_in_thread(lambda: threading.current_thread().name))
+        return "ok"
+
+    assert (await http.get("/")).text == "ok"
+    assert app.thread_pool is None
+    assert not names[0].startswith("aioflask-")
+
+
+async def test_run_in_thread_uses_the_apps_pool_in_an_app_context(app, http):
+    @app.get("/")
+    async def index():
+        return await aioflask.run_in_thread(lambda: threading.current_thread().name)
+
+    assert (await http.get("/")).text.startswith(f"aioflask-{app.name}")
+    # Outside an app context: the loop's default pool.
+    name = await aioflask.run_in_thread(lambda: threading.current_thread().name)
+    assert not name.startswith("aioflask-")

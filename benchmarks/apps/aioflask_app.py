@@ -1,8 +1,8 @@
 """aioflask: sync views where Flask code would be sync, ``async def`` where it awaits.
 
-``BENCH_THREADS=N`` sets the loop's default thread pool (used by ``@in_thread``)
-to N threads at startup; without it asyncio's default applies
-(``min(32, cpu_count + 4)``).
+``BENCH_THREADS=N`` sets ``AIOFLASK_THREADS`` (the pool of ``@in_thread``) to N
+threads, ``BENCH_THREADS=loop`` to None (asyncio's default executor,
+``min(32, cpu_count + 4)`` threads); without it aioflask's default applies (32).
 """
 
 from __future__ import annotations
@@ -10,20 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from aioflask import Flask, in_thread, render_template, request
 
 from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE
 
 app = Flask(__name__, template_folder=str(TEMPLATES))
-
-
-@app.before_serving
-async def _thread_pool() -> None:
-    threads = os.environ.get("BENCH_THREADS")
-    if threads:
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(int(threads)))
+if threads := os.environ.get("BENCH_THREADS"):
+    app.config["AIOFLASK_THREADS"] = None if threads == "loop" else int(threads)
 
 
 @app.get("/")
