@@ -1,27 +1,35 @@
-"""Jinja in async mode: ``await render_template()``; Flask's sync API still works.
+"""Jinja on the bridge: templates may call async functions; ``await render_template()``.
 
-The app's Jinja environment is async-enabled, so templates may call async
-functions. Jinja's own sync ``render()`` on an async environment would call
-``asyncio.run()``, which fails under a running loop; here it waits through the
-bridge instead, so Flask's ``flask.render_template`` (which extensions call)
-keeps working inside a request, and on a private loop outside one.
+The app's Jinja environment compiles templates as Jinja's sync mode does (the
+fast one) and runs them on the bridge: an awaitable that a template's call
+returns is awaited there with :func:`~aioflask.await_`, and an async iterable
+it reaches is iterated item by item the same way, so ``{{ load_user() }}`` and
+``{% for row in stream_rows() %}`` work as in Jinja's async mode. Flask's sync
+API (``flask.render_template``, which extensions call) keeps working inside a
+request, and on a private loop outside one.
+
+``app.jinja_options = {"enable_async": True}`` selects Jinja's own async mode
+instead; its sync ``render()`` then waits through the bridge too.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from inspect import iscoroutinefunction
 from typing import TYPE_CHECKING, Any
 
 import flask
 import flask.templating
 import jinja2
+import jinja2.runtime
 
-from .bridge import await_, iterate, run_sync
+from .bridge import await_, iterate, make_sync, run_sync
 
 if TYPE_CHECKING:
     from .app import Flask
 
 __all__ = [
+    "Context",
     "Environment",
     "Template",
     "render_template",
@@ -30,19 +38,102 @@ __all__ = [
     "stream_template_string",
 ]
 
+_PLAIN, _AWAITABLE, _ASYNC_ITERABLE = 0, 1, 2
+#: Type -> what a template does with its values (a plain dict: a lookup per value).
+_KINDS: dict[type, int] = {}
+
+
+def _kind(tp: type) -> int:
+    if hasattr(tp, "__await__"):
+        kind = _AWAITABLE
+    elif hasattr(tp, "__aiter__") and not hasattr(tp, "__iter__"):
+        kind = _ASYNC_ITERABLE
+    else:
+        kind = _PLAIN
+    if len(_KINDS) < 4096:
+        _KINDS[tp] = kind
+    return kind
+
+
+def _resolve(value: Any) -> Any:
+    """What a template sees of a call's result: awaited, or iterable from sync code."""
+    kind = _KINDS.get(type(value))
+    if kind == _PLAIN:
+        return value
+    if kind is None:
+        kind = _kind(type(value))
+    if kind == _AWAITABLE:
+        return await_(value)
+    if kind == _ASYNC_ITERABLE:
+        return iterate(value)
+    return value
+
+
+def _iterable(value: Any) -> Any:
+    """A value a template looked up: async iterables become sync iterators."""
+    kind = _KINDS.get(type(value))
+    if kind == _PLAIN:
+        return value
+    if kind is None:
+        kind = _kind(type(value))
+    return iterate(value) if kind == _ASYNC_ITERABLE else value
+
+
+class Context(jinja2.runtime.Context):
+    """A template's context: what a template calls may be ``async def``."""
+
+    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        __traceback_hide__ = True
+        return _resolve(jinja2.runtime.Context.call(__self, __obj, *args, **kwargs))
+
+    def resolve_or_missing(self, key: str) -> Any:
+        return _iterable(jinja2.runtime.Context.resolve_or_missing(self, key))
+
+
+class _Functions(dict[str, Any]):
+    """Filters and tests: ``async def`` ones are awaited where they are called."""
+
+    def __init__(self, functions: dict[str, Any]) -> None:
+        super().__init__()
+        self.update(functions)
+
+    def __setitem__(self, name: str, func: Any) -> None:
+        if iscoroutinefunction(func):
+            func = make_sync(func)  # keeps Jinja's pass_context mark (__dict__)
+        super().__setitem__(name, func)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for name, func in dict(*args, **kwargs).items():
+            self[name] = func
+
+    def setdefault(self, name: str, func: Any = None) -> Any:
+        if name not in self:
+            self[name] = func
+        return self[name]
+
 
 class Template(jinja2.Template):
-    """A Jinja template whose sync API works on an async environment."""
+    """A Jinja template whose sync and async APIs both work, in either mode."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
         if not self.environment.is_async:
             return super().render(*args, **kwargs)
         return await_(self.render_async(*args, **kwargs))
 
+    async def render_async(self, *args: Any, **kwargs: Any) -> str:
+        if not self.environment.is_async:
+            return await run_sync(super().render, *args, **kwargs)
+        return await super().render_async(*args, **kwargs)
+
     def generate(self, *args: Any, **kwargs: Any) -> Iterator[str]:
         if not self.environment.is_async:
             return super().generate(*args, **kwargs)
         return iterate(self.generate_async(*args, **kwargs))
+
+    def generate_async(self, *args: Any, **kwargs: Any) -> AsyncGenerator[str, object]:
+        if not self.environment.is_async:
+            return _aiterate(super().generate(*args, **kwargs))
+        return super().generate_async(*args, **kwargs)
 
     def _get_default_module(self, ctx: Any = None) -> Any:
         # Template.module (and so get_template_attribute) in async mode.
@@ -52,17 +143,28 @@ class Template(jinja2.Template):
 
 
 class Environment(flask.templating.Environment):
-    """Flask's Jinja environment, async-enabled, with :class:`Template`.
+    """Flask's Jinja environment, with :class:`Template` and :class:`Context`.
 
-    Set ``app.jinja_options = {"enable_async": False}`` (before the environment
-    is first used) for a sync-only environment.
+    Templates may call ``async def`` functions (globals, context values,
+    methods, filters and tests) and iterate async iterables; see the module's
+    description. Attribute and item lookups hand async iterables to the
+    template as sync iterators.
     """
 
     template_class = Template
+    context_class = Context
 
     def __init__(self, app: Flask, **options: Any) -> None:
-        options.setdefault("enable_async", True)
         super().__init__(app, **options)
+        if not self.is_async:
+            self.filters = _Functions(self.filters)
+            self.tests = _Functions(self.tests)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return _iterable(jinja2.Environment.getattr(self, obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return _iterable(jinja2.Environment.getitem(self, obj, argument))
 
 
 async def render_template(
@@ -88,7 +190,7 @@ async def render_template_string(source: str, **context: Any) -> str:
     return await run_sync(flask.render_template_string, source, **context)
 
 
-async def _aiterate(iterator: Iterator[str]) -> AsyncIterator[str]:
+async def _aiterate(iterator: Iterator[str]) -> AsyncGenerator[str, object]:
     # Each item is produced on the bridge: the template may await, and the
     # request context kept by stream_with_context stays in this task.
     sentinel = object()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import flask
 import pytest
@@ -151,11 +152,11 @@ async def test_stream_template_arrives_chunk_by_chunk(app: Flask) -> None:
         assert b"".join([c async for c in chunks]) == b"second"
 
 
-async def test_get_template_attribute_works_in_async_mode(app: Flask) -> None:
+async def test_get_template_attribute_returns_the_macro_as_flask_does(app: Flask) -> None:
     @app.get("/")
     def index() -> str:
         shout = flask.get_template_attribute("macros.html", "shout")
-        return str(aioflask.await_(shout("hey")))
+        return str(shout("hey"))
 
     assert (await app.test_client().get("/")).text == "HEY!"
 
@@ -170,3 +171,119 @@ async def test_sync_environment_can_be_chosen() -> None:
 
     assert not app.jinja_env.is_async
     assert (await app.test_client().get("/")).text == "3"
+
+
+async def test_jinja_async_mode_can_be_chosen() -> None:
+    app = Flask(__name__)
+    app.jinja_options = {"enable_async": True}
+
+    async def lookup(key: str) -> str:
+        await asyncio.sleep(0)
+        return key.upper()
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string("{{ lookup('a') }}", lookup=lookup)
+
+    @app.get("/sync")
+    def sync() -> str:
+        shout = flask.get_template_attribute("macros.html", "shout")
+        page = flask.render_template_string("{{ lookup('b') }}", lookup=lookup)
+        return page + str(aioflask.await_(shout("hey")))
+
+    assert app.jinja_env.is_async
+    assert (await app.test_client().get("/")).text == "A"
+    assert (await app.test_client().get("/sync")).text == "BHEY!"
+
+
+# What a template reaches may be async (the default environment, on the bridge)
+
+
+async def _slow(value: object) -> object:
+    await asyncio.sleep(0)
+    return value
+
+
+async def _numbers(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+async def test_template_for_loops_iterate_async_generators(app: Flask) -> None:
+    class Holder:
+        rows = _numbers(2)
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string(
+            "{% for i in numbers(3) %}{{ i }}{% endfor %}|"
+            "{% for i in passed %}{{ loop.index }}{% endfor %}|"
+            "{% for i in holder.rows %}{{ i }}{% endfor %}|"
+            "{% for i in mapping['rows'] %}{{ i }}{% endfor %}|"
+            "{{ numbers(3)|map('string')|join(',') }}|{{ numbers(4)|list|length }}",
+            numbers=_numbers,
+            passed=_numbers(2),
+            holder=Holder(),
+            mapping={"rows": _numbers(1)},
+        )
+
+    assert (await app.test_client().get("/")).text == "012|12|01|0|0,1,2|4"
+
+
+async def test_templates_await_async_methods_macros_filters_and_tests(app: Flask) -> None:
+    class User:
+        async def name(self) -> str:
+            await asyncio.sleep(0)
+            return "ada"
+
+    @app.template_filter()
+    async def shouted(value: str) -> str:
+        await asyncio.sleep(0)
+        return value.upper() + "!"
+
+    @app.template_test()
+    async def admin(value: str) -> bool:
+        await asyncio.sleep(0)
+        return value == "ada"
+
+    @app.template_global()
+    async def greeting() -> str:
+        return await _slow("hello")  # type: ignore[return-value]
+
+    source = (
+        "{% macro card(user) %}[{{ user.name()|shouted }}]{% endmacro %}"
+        "{{ greeting() }} {{ card(user) }} {{ user.name() is admin }}"
+        " {% set n = slow(2) %}{{ n * 21 }}"
+    )
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string(source, user=User(), slow=_slow)
+
+    @app.get("/sync")
+    def sync() -> str:
+        return flask.render_template_string(source, user=User(), slow=_slow)
+
+    expected = "hello [ADA!] True 42"
+    assert (await app.test_client().get("/")).text == expected
+    assert (await app.test_client().get("/sync")).text == expected
+
+
+async def test_templates_render_with_jinjas_own_api(app: Flask) -> None:
+    async with app.app_context():
+        template = app.jinja_env.from_string("{% for i in numbers(2) %}{{ i }}{% endfor %}")
+        assert await template.render_async(numbers=_numbers) == "01"
+        assert [p async for p in template.generate_async(numbers=_numbers)] == ["0", "1"]
+        # A template that awaits nothing renders anywhere, also in a coroutine.
+        assert app.jinja_env.from_string("{{ 1 + 1 }}").render() == "2"
+        with pytest.raises(aioflask.AwaitOutsideBridgeError):
+            template.render(numbers=_numbers)
+
+
+async def test_templates_call_async_functions_where_no_loop_runs(app: Flask) -> None:
+    def render_in_a_thread() -> str:
+        with app.app_context():
+            return flask.render_template_string("{{ slow(5) }}", slow=_slow)
+
+    assert await asyncio.to_thread(render_in_a_thread) == "5"
