@@ -161,7 +161,18 @@ class Environment(flask.templating.Environment):
             self.tests = _Functions(self.tests)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        return _iterable(jinja2.Environment.getattr(self, obj, attribute))
+        # Jinja's lookup (attribute, else item, else undefined), inlined: this
+        # runs for every `a.b` of every template.
+        try:
+            value = getattr(obj, attribute)
+        except AttributeError:
+            try:
+                value = obj[attribute]
+            except (TypeError, LookupError, AttributeError):
+                return self.undefined(obj=obj, name=attribute)
+        if _KINDS.get(type(value)) == _PLAIN:
+            return value
+        return _iterable(value)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         return _iterable(jinja2.Environment.getitem(self, obj, argument))
