@@ -93,13 +93,20 @@ class Receiver:
         finally:
             self._waiter = None
 
-    def watch(self) -> None:
-        """Start watching for a disconnect (called when the request suspends)."""
+    def watch(self) -> bool:
+        """Start watching for a disconnect (called when the request suspends).
+
+        Not while the request waits for its own body: that read sees a
+        disconnect itself. False means "not yet: ask again at the next wait".
+        """
+        if self._direct:
+            return False
         if self._watcher is None and not self.disconnected and not self.complete:
             self._task = asyncio.current_task()
             # In an empty context: a copy of the request's would keep the
             # request alive in a reference cycle through the watcher task.
             self._watcher = contextvars.Context().run(asyncio.ensure_future, self._watch())
+        return True
 
     def close(self) -> None:
         """The request is over: stop watching, and drop the references to tasks."""

@@ -110,13 +110,14 @@ async def drive(
     fn: Callable[..., T],
     args: tuple[Any, ...] = (),
     kwargs: dict[str, Any] | None = None,
-    on_suspend: Callable[[], object] | None = None,
+    on_suspend: Callable[[], bool] | None = None,
 ) -> T:
     """Run ``fn(*args, **kwargs)`` in a worker greenlet and serve its awaits.
 
-    :param on_suspend: called once, the first time the function waits for an
-        awaitable (so costs that only matter to code that suspends, such as
-        watching for a client disconnect, are paid only by such code).
+    :param on_suspend: called each time the function waits for an awaitable,
+        until it returns True (so costs that only matter to code that
+        suspends, such as watching for a client disconnect, are paid only by
+        such code, and only once).
     """
     __tracebackhide__ = True  # pytest
     __traceback_hide__ = True  # Werkzeug's debugger
@@ -136,8 +137,7 @@ async def drive(
         while result.__class__ is not _Done:
             # The worker switched back with a _Yield (see _step_here): hand
             # its object to the task, then switch back in with the outcome.
-            if on_suspend is not None:
-                on_suspend()
+            if on_suspend is not None and on_suspend():
                 on_suspend = None
             try:
                 value = await result

@@ -152,17 +152,22 @@ class Environment(flask.templating.Environment):
     """
 
     template_class = Template
-    context_class = Context
+    context_class: type[jinja2.runtime.Context] = Context
 
     def __init__(self, app: Flask, **options: Any) -> None:
         super().__init__(app, **options)
-        if not self.is_async:
+        if self.is_async:
+            # Jinja's async mode awaits and iterates by itself.
+            self.context_class = jinja2.runtime.Context
+        else:
             self.filters = _Functions(self.filters)
             self.tests = _Functions(self.tests)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Jinja's lookup (attribute, else item, else undefined), inlined: this
         # runs for every `a.b` of every template.
+        if self.is_async:
+            return jinja2.Environment.getattr(self, obj, attribute)
         try:
             value = getattr(obj, attribute)
         except AttributeError:
@@ -175,7 +180,8 @@ class Environment(flask.templating.Environment):
         return _iterable(value)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        return _iterable(jinja2.Environment.getitem(self, obj, argument))
+        value = jinja2.Environment.getitem(self, obj, argument)
+        return value if self.is_async else _iterable(value)
 
 
 async def render_template(

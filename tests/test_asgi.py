@@ -1152,6 +1152,44 @@ async def test_disconnect_cancels_an_awaiting_view(app):
     assert exchange.sent == []
 
 
+async def test_disconnect_after_a_body_that_kept_the_view_waiting_cancels_it(app):
+    # While the view waits for its own body, that read watches for the client;
+    # once the body is in, a later wait is watched too.
+    log = []
+    started = asyncio.Event()
+
+    @app.post("/")
+    async def view():
+        log.append(aioflask.request.get_data())
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            raise
+        return "never"
+
+    class SlowBody(Exchange):
+        body_ready = asyncio.Event()
+
+        async def receive(self):
+            if self.receives == 0:
+                self.receives += 1
+                await self.body_ready.wait()
+                return {"type": "http.request", "body": b"late", "more_body": False}
+            return await super().receive()
+
+    exchange = SlowBody([])
+    task = asyncio.ensure_future(call(app, http_scope(method="POST"), exchange))
+    await asyncio.sleep(0.01)
+    exchange.body_ready.set()
+    await asyncio.wait_for(started.wait(), 2)
+    exchange.disconnect()
+    await asyncio.wait_for(task, 2)
+    assert log == [b"late", "cancelled"]
+    assert exchange.sent == []
+
+
 async def test_disconnect_cancels_only_its_own_request(app):
     @app.get("/slow")
     async def slow():

@@ -735,19 +735,23 @@ async def test_in_bridge():
     assert not await run_in_thread(in_bridge)
 
 
-async def test_drive_calls_on_suspend_once_and_only_when_suspending():
+async def test_drive_calls_on_suspend_until_it_returns_true_and_only_when_suspending():
     calls = []
 
     def suspending():
-        await_(asyncio.sleep(0))
-        await_(asyncio.sleep(0))
+        for _ in range(4):
+            await_(asyncio.sleep(0))
         return "done"
 
-    assert await drive(suspending, on_suspend=lambda: calls.append(1)) == "done"
-    assert calls == [1]
+    def on_suspend():
+        calls.append(1)
+        return len(calls) == 2  # "not yet" once, then done
+
+    assert await drive(suspending, on_suspend=on_suspend) == "done"
+    assert calls == [1, 1]
 
     calls.clear()
-    assert await drive(lambda: "direct", on_suspend=lambda: calls.append(1)) == "direct"
+    assert await drive(lambda: "direct", on_suspend=on_suspend) == "direct"
     assert calls == []
 
 

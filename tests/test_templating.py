@@ -194,6 +194,13 @@ async def test_jinja_async_mode_can_be_chosen() -> None:
     assert app.jinja_env.is_async
     assert (await app.test_client().get("/")).text == "A"
     assert (await app.test_client().get("/sync")).text == "BHEY!"
+    # Jinja's own async API, in a coroutine that is not on the bridge.
+    async with app.app_context():
+        template = app.jinja_env.from_string(
+            "{{ lookup('c') }}{% for i in numbers(2) %}{{ i }}{% endfor %}{{ h.rows|list }}"
+        )
+        holder = type("Holder", (), {"rows": _numbers(1)})
+        assert await template.render_async(lookup=lookup, numbers=_numbers, h=holder) == "C01[0]"
 
 
 # What a template reaches may be async (the default environment, on the bridge)
