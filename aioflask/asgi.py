@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from .body import ClientDisconnected, InputStream, Receiver
-from .bridge import await_, drive
+from .bridge import COUNTS_CANCELLATIONS, await_, drive
 from .typing import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = [
@@ -262,7 +262,12 @@ async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Sen
 
 
 def _uncancel() -> int:
-    """Undo one cancel() of the current task; the number still pending."""
+    """Undo one cancel() of the current task; the number still pending.
+
+    Before Python 3.11 a handled cancellation is over (see the bridge's
+    ``_still_cancelling``), whatever the task counts.
+    """
     task = asyncio.current_task()
-    uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-    return uncancel() if uncancel is not None else 0
+    uncancel = getattr(task, "uncancel", None)  # Python 3.11+ (and backports)
+    pending = uncancel() if uncancel is not None else 0
+    return pending if COUNTS_CANCELLATIONS else 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import sys
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Iterator
 from concurrent.futures import Executor
@@ -78,6 +79,8 @@ class _Done:
         self.error = error
 
 
+#: Whether asyncio counts cancellation requests (``Task.cancelling()``, 3.11+).
+COUNTS_CANCELLATIONS = sys.version_info >= (3, 11)
 _NO_KWARGS: dict[str, Any] = {}
 #: Idle workers kept per thread (greenlets cannot move between threads).
 _POOL_SIZE = 256
@@ -244,9 +247,12 @@ def _still_cancelling() -> bool:
 
     ``asyncio.timeout()`` and ``TaskGroup`` cancel the task and then take the
     cancellation back (``uncancel()``) once handled; only a cancellation that
-    is still pending must be re-raised. Python 3.10 has no such count, and
-    there a handled cancellation is over (anyio's cancel scopes rely on it).
+    is still pending must be re-raised. Python 3.10's asyncio has no such
+    count, and there a handled cancellation is over: anyio's cancel scopes
+    rely on it, also on tasks that have the count (pytest-asyncio's backport).
     """
+    if not COUNTS_CANCELLATIONS:
+        return False
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)
     return cancelling is not None and cancelling() > 0
