@@ -163,6 +163,10 @@ class Receiver:
                 self._queued += len(msg.get("body", b""))  # type: ignore[arg-type]
 
 
+def _join(chunks: list[bytes]) -> bytes:
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 class InputStream:
     """``wsgi.input``: reads the request body from the server on demand.
 
@@ -197,19 +201,20 @@ class InputStream:
         return b""
 
     def read(self, size: int | None = -1) -> bytes:
+        # A body that arrives in one message is handed on as it is, not copied.
         if size is None or size < 0:
-            chunks = [self._buffer]
+            chunks = [self._buffer] if self._buffer else []
             self._buffer = b""
             while data := self._pull():
                 chunks.append(data)
-            return b"".join(chunks)
+            return _join(chunks)
         if len(self._buffer) < size:
-            chunks = [self._buffer]
+            chunks = [self._buffer] if self._buffer else []
             have = len(self._buffer)
             while have < size and (data := self._pull()):
                 chunks.append(data)
                 have += len(data)
-            self._buffer = b"".join(chunks)
+            self._buffer = _join(chunks)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
 

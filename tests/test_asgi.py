@@ -392,6 +392,28 @@ async def test_body_in_several_messages_without_content_length(app):
     assert exchange.body == b"hello chunked world"
 
 
+async def test_body_with_content_length_read_whole_or_in_parts(app):
+    @app.post("/whole")
+    def whole():
+        data = aioflask.request.get_data()
+        return f"{len(data)} {data[:3].decode()} {aioflask.request.stream.read()!r}"
+
+    @app.post("/parts")
+    def parts():
+        stream = aioflask.request.stream
+        return b"|".join([stream.read(4), stream.read(1), stream.read()])
+
+    body = b"abcdefghij" * 3
+    for path, expected in [("/whole", b"30 abc b''"), ("/parts", b"abcd|e|" + body[5:])]:
+        exchange = await call(
+            app,
+            http_scope(path, method="POST", headers=[(b"content-length", b"30")]),
+            Exchange(body_messages(body[:7], body[7:20], body[20:])),
+        )
+        assert exchange.status == 200
+        assert exchange.body == expected
+
+
 async def test_form_body_in_several_messages(app):
     @app.post("/form")
     def form():
