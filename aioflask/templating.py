@@ -43,7 +43,7 @@ _PLAIN, _AWAITABLE, _ASYNC_ITERABLE = 0, 1, 2
 _KINDS: dict[type, int] = {}
 
 
-def _kind(tp: type) -> int:
+def _classify(tp: type) -> int:
     if hasattr(tp, "__await__"):
         kind = _AWAITABLE
     elif hasattr(tp, "__aiter__") and not hasattr(tp, "__iter__"):
@@ -55,28 +55,22 @@ def _kind(tp: type) -> int:
     return kind
 
 
+def _kind(value: Any) -> int:
+    kind = _KINDS.get(type(value))
+    return _classify(type(value)) if kind is None else kind
+
+
 def _resolve(value: Any) -> Any:
     """What a template sees of a call's result: awaited, or iterable from sync code."""
-    kind = _KINDS.get(type(value))
-    if kind == _PLAIN:
-        return value
-    if kind is None:
-        kind = _kind(type(value))
+    kind = _kind(value)
     if kind == _AWAITABLE:
         return await_(value)
-    if kind == _ASYNC_ITERABLE:
-        return iterate(value)
-    return value
+    return iterate(value) if kind == _ASYNC_ITERABLE else value
 
 
 def _iterable(value: Any) -> Any:
     """A value a template looked up: async iterables become sync iterators."""
-    kind = _KINDS.get(type(value))
-    if kind == _PLAIN:
-        return value
-    if kind is None:
-        kind = _kind(type(value))
-    return iterate(value) if kind == _ASYNC_ITERABLE else value
+    return iterate(value) if _kind(value) == _ASYNC_ITERABLE else value
 
 
 class Context(jinja2.runtime.Context):

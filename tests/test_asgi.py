@@ -1147,19 +1147,23 @@ async def test_disconnect_closes_a_streaming_async_generator(app):
     assert log == ["async generator closed"]
 
 
+async def wait_to_be_cancelled(started, log):
+    """A view's wait that only a cancellation ends (logged as "cancelled")."""
+    started.set()
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        log.append("cancelled")
+        raise
+
+
 async def test_disconnect_cancels_an_awaiting_view(app):
     log = []
     started = asyncio.Event()
 
     @app.get("/")
     async def view():
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            log.append("cancelled")
-            raise
-        return "never"
+        await wait_to_be_cancelled(started, log)
 
     @app.teardown_request
     def teardown(exc):
@@ -1183,13 +1187,7 @@ async def test_disconnect_after_a_body_that_kept_the_view_waiting_cancels_it(app
     @app.post("/")
     async def view():
         log.append(aioflask.request.get_data())
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            log.append("cancelled")
-            raise
-        return "never"
+        await wait_to_be_cancelled(started, log)
 
     class SlowBody(Exchange):
         body_ready = asyncio.Event()
@@ -1256,13 +1254,7 @@ async def test_disconnect_after_complete_request_cancels_an_awaiting_view(app):
 
     @app.get("/")
     async def view():
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            log.append("cancelled")
-            raise
-        return "never"
+        await wait_to_be_cancelled(started, log)
 
     # Like a real server: the (empty) request body first, then, much later,
     # the disconnect.
