@@ -75,6 +75,7 @@ class Flask(flask.Flask):
         #: The running background tasks (see add_background_task).
         self.background_tasks = BackgroundTasks(self)
         self._thread_pool: ThreadPoolExecutor | None = None
+        self._thread_pool_pid = 0
         self._thread_pool_lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
@@ -128,20 +129,37 @@ class Flask(flask.Flask):
         """The pool of :func:`~aioflask.in_thread` functions and :func:`~aioflask.run_in_thread`.
 
         Made on first use with ``AIOFLASK_THREADS`` threads (started as
-        needed); ``None`` when that key is ``None`` (the loop's default pool).
+        needed), again in a forked process, and shut down at lifespan
+        shutdown; ``None`` when that key is ``None`` (the loop's default pool).
 
         .. versionadded:: 0.5
         """
-        if self._thread_pool is None:
+        pool = self._thread_pool
+        if pool is None or self._thread_pool_pid != os.getpid():
             size = self.config["AIOFLASK_THREADS"]
             if size is None:
                 return None
             with self._thread_pool_lock:
-                if self._thread_pool is None:
+                if self._thread_pool is None or self._thread_pool_pid != os.getpid():
+                    # A forked child inherits the pool but not its threads.
                     self._thread_pool = ThreadPoolExecutor(
                         int(size), thread_name_prefix=f"aioflask-{self.name}"
                     )
-        return self._thread_pool
+                    self._thread_pool_pid = os.getpid()
+                pool = self._thread_pool
+        return pool
+
+    def shutdown_thread_pool(self) -> None:
+        """Let the thread pool's threads end once idle; a later use makes a new pool.
+
+        Called at lifespan shutdown, after the ``after_serving`` hooks.
+
+        .. versionadded:: 0.5
+        """
+        with self._thread_pool_lock:
+            pool, self._thread_pool = self._thread_pool, None
+        if pool is not None and self._thread_pool_pid == os.getpid():
+            pool.shutdown(wait=False)
 
     def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         """Return a sync function that awaits ``func`` on the event loop.

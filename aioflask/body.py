@@ -101,6 +101,13 @@ class Receiver:
         """
         if self._direct:
             return False
+        if self.disconnected and not self.complete and not self.cancelled:
+            # The body read saw the client go, and the app waits on anyway.
+            self.cancelled = True
+            task = asyncio.current_task()
+            if task is not None:
+                task.cancel()
+            return True
         if self._watcher is None and not self.disconnected and not self.complete:
             self._task = asyncio.current_task()
             # In an empty context: a copy of the request's would keep the
@@ -220,6 +227,8 @@ class InputStream:
 
     def read1(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes, waiting for at most one message."""
+        if size == 0:
+            return b""
         if not self._buffer:
             self._buffer = self._pull()
         if size is None or size < 0:

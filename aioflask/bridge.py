@@ -177,16 +177,12 @@ async def run_sync(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     The function runs in a child greenlet sharing the caller's context
     variables. Exceptions propagate both ways with their tracebacks, and a
     cancellation of the caller is thrown into the function at its pending
-    :func:`await_` call, then re-raised. A coroutine that already runs on the
-    bridge (one awaited by a view) calls the function in place: it may
-    :func:`await_` there already.
+    :func:`await_` call, then re-raised.
 
     .. versionadded:: 0.5
     """
     __tracebackhide__ = True
     __traceback_hide__ = True
-    if greenlet.getcurrent().__class__ is _BridgeGreenlet:
-        return fn(*args, **kwargs)
     return await drive(fn, args, kwargs)
 
 

@@ -53,4 +53,5 @@ async def serve_lifespan(app: Flask, scope: LifespanScope, receive: Receive, sen
             complete: Any = {"type": f"lifespan.{phase}.complete"}
             await send(complete)
         if phase == "shutdown":
+            app.shutdown_thread_pool()  # after the hooks, which may use it
             return

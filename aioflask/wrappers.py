@@ -48,6 +48,10 @@ class _DeclaredLengthStream(LimitedStream):
     one ``read``. A shorter body is a disconnect (400), as in Werkzeug.
     """
 
+    def readinto(self, b: Any) -> int | None:
+        # A read of nothing is not a disconnect (Werkzeug's would say so).
+        return 0 if not len(b) else super().readinto(b)
+
     def readall(self) -> bytes:
         remaining = self.limit - self._pos
         if remaining <= 0:

@@ -414,6 +414,20 @@ async def test_body_with_content_length_read_whole_or_in_parts(app):
         assert exchange.body == expected
 
 
+async def test_reading_nothing_of_a_declared_body_is_not_a_disconnect(app):
+    @app.post("/")
+    def view():
+        stream = aioflask.request.stream
+        return stream.read(0) + b"|" + stream.read()
+
+    exchange = await call(
+        app,
+        http_scope(method="POST", headers=[(b"content-length", b"3")]),
+        Exchange(body_messages(b"abc")),
+    )
+    assert (exchange.status, exchange.body) == (200, b"|abc")
+
+
 async def test_form_body_in_several_messages(app):
     @app.post("/form")
     def form():
@@ -1208,6 +1222,27 @@ async def test_disconnect_after_a_body_that_kept_the_view_waiting_cancels_it(app
     await asyncio.wait_for(task, 2)
     assert log == [b"late", "cancelled"]
     assert exchange.sent == []
+
+
+async def test_a_view_that_waits_on_after_its_body_read_saw_the_disconnect_is_cancelled(app):
+    log = []
+    started = asyncio.Event()
+
+    @app.post("/")
+    async def view():
+        try:
+            aioflask.request.get_data()
+        except werkzeug.exceptions.ClientDisconnected:
+            log.append("read failed")
+        await wait_to_be_cancelled(started, log)
+
+    exchange = Exchange([{"type": "http.request", "body": b"ab", "more_body": True}])
+    headers = [(b"content-length", b"10")]
+    task = asyncio.ensure_future(call(app, http_scope(method="POST", headers=headers), exchange))
+    await asyncio.sleep(0.01)
+    exchange.disconnect()
+    await asyncio.wait_for(task, 2)
+    assert log == ["read failed", "cancelled"]
 
 
 async def test_disconnect_cancels_only_its_own_request(app):

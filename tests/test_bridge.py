@@ -51,7 +51,8 @@ def busy_bridge_greenlets() -> list[greenlet.greenlet]:
     return [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, bridge._BridgeGreenlet) and not obj.dead and id(obj) not in idle
+        # type(), not isinstance(): a dead weakref.proxy raises on isinstance().
+        if issubclass(type(obj), bridge._BridgeGreenlet) and not obj.dead and id(obj) not in idle
     ]
 
 
@@ -753,6 +754,23 @@ async def test_drive_calls_on_suspend_until_it_returns_true_and_only_when_suspen
     calls.clear()
     assert await drive(lambda: "direct", on_suspend=on_suspend) == "direct"
     assert calls == []
+
+
+async def test_run_sync_from_a_coroutine_on_the_bridge_reraises_a_swallowed_cancellation():
+    def swallows():
+        try:
+            await_(asyncio.sleep(1))
+        except BaseException:
+            return "swallowed"
+        return "slept"
+
+    async def in_a_coroutine():
+        async with asyncio.timeout(0.01):
+            return await run_sync(swallows)
+
+    # The coroutine runs on the bridge (awaited by sync code), as in a view.
+    with pytest.raises(TimeoutError):
+        await run_sync(lambda: await_(in_a_coroutine()))
 
 
 async def test_drive_passes_args_and_kwargs():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -388,3 +389,40 @@ async def test_run_in_thread_uses_the_apps_pool_in_an_app_context(app, http):
     # Outside an app context: the loop's default pool.
     name = await aioflask.run_in_thread(lambda: threading.current_thread().name)
     assert not name.startswith("aioflask-")
+
+
+async def test_thread_pool_is_shut_down_at_lifespan_shutdown_and_made_anew(app):
+    @app.get("/")
+    @in_thread
+    def index():
+        return "ok"
+
+    client = app.test_client()
+    async with client.lifespan():
+        assert (await client.get("/")).text == "ok"
+        pool = app.thread_pool
+    assert pool is not None and pool._shutdown
+    assert app._thread_pool is None
+    assert (await client.get("/")).text == "ok"  # a new pool
+    assert app.thread_pool is not pool
+
+
+def test_thread_pool_is_made_anew_in_a_forked_process(app):
+    parent_pool = app.thread_pool
+    assert parent_pool is not None
+    parent_pool.submit(lambda: None).result()  # a thread started in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited pool has no threads here
+        try:
+            pool = app.thread_pool
+            ok = pool is not parent_pool and pool.submit(lambda: 42).result(timeout=5) == 42
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
