@@ -407,6 +407,8 @@ async def test_thread_pool_is_shut_down_at_lifespan_shutdown_and_made_anew(app):
     assert app.thread_pool is not pool
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_thread_pool_is_made_anew_in_a_forked_process(app):
     parent_pool = app.thread_pool
     assert parent_pool is not None
