@@ -2,9 +2,10 @@
 
 The app's Jinja environment compiles templates as Jinja's sync mode does (the
 fast one) and runs them on the bridge: an awaitable that a template's call
-returns is awaited there with :func:`~aioflask.await_`, and an async iterable
-it reaches is iterated item by item the same way, so ``{{ load_user() }}`` and
-``{% for row in stream_rows() %}`` work as in Jinja's async mode. Flask's sync
+returns is awaited there with :func:`~aioflask.await_`, and ``{% for %}``
+loops and Jinja's iterating filters go over async iterables item by item the
+same way, so ``{{ load_user() }}`` and ``{% for row in stream_rows() %}`` work
+as in Jinja's async mode. Flask's sync
 API (``flask.render_template``, which extensions call) keeps working inside a
 request, and on a private loop outside one.
 
@@ -14,14 +15,19 @@ instead; its sync ``render()`` then waits through the bridge too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from inspect import iscoroutinefunction
 from typing import TYPE_CHECKING, Any
 
 import flask
 import flask.templating
 import jinja2
+import jinja2.compiler
+import jinja2.filters
 import jinja2.runtime
+import jinja2.tests
+from jinja2 import nodes
 
 from .bridge import await_, iterate, make_sync, run_sync
 
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from .app import Flask
 
 __all__ = [
+    "CodeGenerator",
     "Context",
     "Environment",
     "Template",
@@ -36,20 +43,22 @@ __all__ = [
     "render_template_string",
     "stream_template",
     "stream_template_string",
+    "sync_iterable",
 ]
 
-_PLAIN, _AWAITABLE, _ASYNC_ITERABLE = 0, 1, 2
-#: Type -> what a template does with its values (a plain dict: a lookup per value).
+#: Flags of a value's type: what a template does with such values.
+_AWAITABLE, _ASYNC_ITERABLE = 1, 2
+#: Type -> its flags (a plain dict: a lookup per value).
 _KINDS: dict[type, int] = {}
 
 
 def _classify(tp: type) -> int:
-    if hasattr(tp, "__await__"):
-        kind = _AWAITABLE
-    elif hasattr(tp, "__aiter__") and not hasattr(tp, "__iter__"):
-        kind = _ASYNC_ITERABLE
-    else:
-        kind = _PLAIN
+    kind = 0
+    if not issubclass(tp, jinja2.Undefined):  # iterates (or fails) the same either way
+        if issubclass(tp, Awaitable):  # as inspect.isawaitable: __await__ not None
+            kind |= _AWAITABLE
+        if hasattr(tp, "__aiter__"):
+            kind |= _ASYNC_ITERABLE
     if len(_KINDS) < 4096:
         _KINDS[tp] = kind
     return kind
@@ -60,17 +69,18 @@ def _kind(value: Any) -> int:
     return _classify(type(value)) if kind is None else kind
 
 
-def _resolve(value: Any) -> Any:
-    """What a template sees of a call's result: awaited, or iterable from sync code."""
-    kind = _kind(value)
-    if kind == _AWAITABLE:
-        return await_(value)
-    return iterate(value) if kind == _ASYNC_ITERABLE else value
+def _awaited(value: Any) -> Any:
+    """A call's result as a template sees it: an awaitable is awaited."""
+    return await_(value) if _kind(value) & _AWAITABLE else value
 
 
-def _iterable(value: Any) -> Any:
-    """A value a template looked up: async iterables become sync iterators."""
-    return iterate(value) if _kind(value) == _ASYNC_ITERABLE else value
+def sync_iterable(value: Any) -> Any:
+    """What a ``{% for %}`` loop or an iterating filter goes over (async iterables too).
+
+    An object both async-iterable and iterable is iterated asynchronously, as
+    Jinja's async mode does.
+    """
+    return iterate(value) if _kind(value) & _ASYNC_ITERABLE else value
 
 
 class Context(jinja2.runtime.Context):
@@ -78,27 +88,66 @@ class Context(jinja2.runtime.Context):
 
     def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         __traceback_hide__ = True
-        return _resolve(jinja2.runtime.Context.call(__self, __obj, *args, **kwargs))
+        if __obj.__class__ is jinja2.runtime.LoopContext and args:
+            # loop(children) in a recursive loop: another loop to go over.
+            args = (sync_iterable(args[0]), *args[1:])
+        return _awaited(jinja2.runtime.Context.call(__self, __obj, *args, **kwargs))
 
-    def resolve_or_missing(self, key: str) -> Any:
-        return _iterable(jinja2.runtime.Context.resolve_or_missing(self, key))
+
+class CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's sync code, with each ``{% for %}`` going over :func:`sync_iterable`."""
+
+    def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:  # noqa: N802
+        for loop in node.find_all(nodes.For):
+            wrap = nodes.ImportedName(f"{__name__}.sync_iterable", lineno=loop.lineno)
+            loop.iter = nodes.Call(wrap, [loop.iter], [], None, None, lineno=loop.lineno)
+            loop.iter.set_environment(self.environment)
+        super().visit_Template(node, frame)
+
+
+# Jinja's built-in filters and tests: they return no awaitables.
+_BUILTINS = {id(f) for f in (*jinja2.filters.FILTERS.values(), *jinja2.tests.TESTS.values())}
+
+
+def _template_function(func: Any) -> Any:
+    """A filter or test as the template calls it, Jinja's pass_* marks kept."""
+    if getattr(func, "jinja_async_variant", False):
+        # A built-in that iterates (list, map, join, ...): async iterables too.
+        @functools.wraps(func)
+        def iterating(first: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+            return func(first, sync_iterable(value), *args, **kwargs)
+
+        return iterating
+    if id(func) in _BUILTINS or not callable(func):
+        return func
+    if iscoroutinefunction(func):
+        return make_sync(func)
+
+    # Any other may return an awaitable (a sync decorator on an async function).
+    @functools.wraps(func)
+    def awaiting(*args: Any, **kwargs: Any) -> Any:
+        return _awaited(func(*args, **kwargs))
+
+    return awaiting
 
 
 class _Functions(dict[str, Any]):
-    """Filters and tests: ``async def`` ones are awaited where they are called."""
+    """Filters and tests: awaitables they return are awaited where they are called."""
 
     def __init__(self, functions: dict[str, Any]) -> None:
         super().__init__()
         self.update(functions)
 
     def __setitem__(self, name: str, func: Any) -> None:
-        if iscoroutinefunction(func):
-            func = make_sync(func)  # keeps Jinja's pass_context mark (__dict__)
-        super().__setitem__(name, func)
+        super().__setitem__(name, _template_function(func))
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         for name, func in dict(*args, **kwargs).items():
             self[name] = func
+
+    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
+        self.update(other)
+        return self
 
     def setdefault(self, name: str, func: Any = None) -> Any:
         if name not in self:
@@ -137,45 +186,26 @@ class Template(jinja2.Template):
 
 
 class Environment(flask.templating.Environment):
-    """Flask's Jinja environment, with :class:`Template` and :class:`Context`.
+    """Flask's Jinja environment, with this module's template, context and code generator.
 
     Templates may call ``async def`` functions (globals, context values,
-    methods, filters and tests) and iterate async iterables; see the module's
-    description. Attribute and item lookups hand async iterables to the
-    template as sync iterators.
+    methods, filters and tests) and loop over async iterables; see the
+    module's description.
     """
 
     template_class = Template
     context_class: type[jinja2.runtime.Context] = Context
+    code_generator_class: type[jinja2.compiler.CodeGenerator] = CodeGenerator
 
     def __init__(self, app: Flask, **options: Any) -> None:
         super().__init__(app, **options)
         if self.is_async:
             # Jinja's async mode awaits and iterates by itself.
             self.context_class = jinja2.runtime.Context
+            self.code_generator_class = jinja2.compiler.CodeGenerator
         else:
             self.filters = _Functions(self.filters)
             self.tests = _Functions(self.tests)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        # Jinja's lookup (attribute, else item, else undefined), inlined: this
-        # runs for every `a.b` of every template.
-        if self.is_async:
-            return jinja2.Environment.getattr(self, obj, attribute)
-        try:
-            value = getattr(obj, attribute)
-        except AttributeError:
-            try:
-                value = obj[attribute]
-            except (TypeError, LookupError, AttributeError):
-                return self.undefined(obj=obj, name=attribute)
-        if _KINDS.get(type(value)) == _PLAIN:
-            return value
-        return _iterable(value)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        value = jinja2.Environment.getitem(self, obj, argument)
-        return value if self.is_async else _iterable(value)
 
 
 async def render_template(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import flask
 import pytest
@@ -294,3 +295,64 @@ async def test_templates_call_async_functions_where_no_loop_runs(app: Flask) -> 
             return flask.render_template_string("{{ slow(5) }}", slow=_slow)
 
     assert await asyncio.to_thread(render_in_a_thread) == "5"
+
+
+async def test_async_iterable_objects_keep_their_attributes_in_templates(app: Flask) -> None:
+    class Page:
+        total = 3
+
+        def __aiter__(self) -> AsyncIterator[int]:
+            return _numbers(3)
+
+        def __len__(self) -> int:
+            return 3
+
+        def __str__(self) -> str:
+            return "PAGE"
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string(
+            "{{ page }} {{ page.total }} {{ page|length }} {{ page.__class__.__name__ }}"
+            " {% for i in page %}{{ i }}{% endfor %}{% for i in page %}{{ i }}{% endfor %}"
+            " {{ page|list }}",
+            page=Page(),
+        )
+
+    assert (await app.test_client().get("/")).text == "PAGE 3 3 Page 012012 [0, 1, 2]"
+
+
+async def test_templates_await_what_sync_filters_and_calls_return(app: Flask) -> None:
+    class Both:
+        """Awaitable and async-iterable (as some ORMs' query sets)."""
+
+        def __await__(self) -> Any:
+            return _slow([7, 8]).__await__()
+
+        def __aiter__(self) -> AsyncIterator[int]:
+            return _numbers(2)
+
+    class Tree:
+        def __init__(self, name: str, *children: Tree) -> None:
+            self.name = name
+            self.kids = children
+
+        async def children(self) -> AsyncIterator[Tree]:
+            for child in self.kids:
+                yield child
+
+    app.jinja_env.filters |= {"upper_later": lambda value: _slow(value.upper())}
+    app.jinja_env.tests["later"] = lambda value: _slow(value == "x")
+
+    @app.get("/")
+    async def index() -> str:
+        return await aioflask.render_template_string(
+            "{{ both() }} {% for i in both_value %}{{ i }}{% endfor %}"
+            " {{ 'a'|upper_later }} {{ 'x' is later }} {{ 'y' is later }}"
+            " {% for t in [tree] recursive %}{{ t.name }}({{ loop(t.children()) }}){% endfor %}",
+            both=Both,
+            both_value=Both(),
+            tree=Tree("a", Tree("b", Tree("c")), Tree("d")),
+        )
+
+    assert (await app.test_client().get("/")).text == "[7, 8] 01 A True False a(b(c())d())"
