@@ -756,6 +756,7 @@ async def test_drive_calls_on_suspend_until_it_returns_true_and_only_when_suspen
     assert calls == []
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout() is Python 3.11+")
 async def test_run_sync_from_a_coroutine_on_the_bridge_reraises_a_swallowed_cancellation():
     def swallows():
         try:
