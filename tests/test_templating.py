@@ -297,6 +297,16 @@ async def test_templates_call_async_functions_where_no_loop_runs(app: Flask) -> 
     assert await asyncio.to_thread(render_in_a_thread) == "5"
 
 
+async def rendered(app: Flask, source: str, **context: Any) -> str:
+    """What an async view rendering ``source`` with ``context`` answers."""
+
+    @app.get("/rendered")
+    async def view() -> str:
+        return await aioflask.render_template_string(source, **context)
+
+    return (await app.test_client().get("/rendered")).text
+
+
 async def test_async_iterable_objects_keep_their_attributes_in_templates(app: Flask) -> None:
     class Page:
         total = 3
@@ -310,16 +320,12 @@ async def test_async_iterable_objects_keep_their_attributes_in_templates(app: Fl
         def __str__(self) -> str:
             return "PAGE"
 
-    @app.get("/")
-    async def index() -> str:
-        return await aioflask.render_template_string(
-            "{{ page }} {{ page.total }} {{ page|length }} {{ page.__class__.__name__ }}"
-            " {% for i in page %}{{ i }}{% endfor %}{% for i in page %}{{ i }}{% endfor %}"
-            " {{ page|list }}",
-            page=Page(),
-        )
-
-    assert (await app.test_client().get("/")).text == "PAGE 3 3 Page 012012 [0, 1, 2]"
+    source = (
+        "{{ page }} {{ page.total }} {{ page|length }} {{ page.__class__.__name__ }}"
+        " {% for i in page %}{{ i }}{% endfor %}{% for i in page %}{{ i }}{% endfor %}"
+        " {{ page|list }}"
+    )
+    assert await rendered(app, source, page=Page()) == "PAGE 3 3 Page 012012 [0, 1, 2]"
 
 
 async def test_templates_await_what_sync_filters_and_calls_return(app: Flask) -> None:
@@ -344,15 +350,11 @@ async def test_templates_await_what_sync_filters_and_calls_return(app: Flask) ->
     app.jinja_env.filters |= {"upper_later": lambda value: _slow(value.upper())}
     app.jinja_env.tests["later"] = lambda value: _slow(value == "x")
 
-    @app.get("/")
-    async def index() -> str:
-        return await aioflask.render_template_string(
-            "{{ both() }} {% for i in both_value %}{{ i }}{% endfor %}"
-            " {{ 'a'|upper_later }} {{ 'x' is later }} {{ 'y' is later }}"
-            " {% for t in [tree] recursive %}{{ t.name }}({{ loop(t.children()) }}){% endfor %}",
-            both=Both,
-            both_value=Both(),
-            tree=Tree("a", Tree("b", Tree("c")), Tree("d")),
-        )
-
-    assert (await app.test_client().get("/")).text == "[7, 8] 01 A True False a(b(c())d())"
+    source = (
+        "{{ both() }} {% for i in both_value %}{{ i }}{% endfor %}"
+        " {{ 'a'|upper_later }} {{ 'x' is later }} {{ 'y' is later }}"
+        " {% for t in [tree] recursive %}{{ t.name }}({{ loop(t.children()) }}){% endfor %}"
+    )
+    tree = Tree("a", Tree("b", Tree("c")), Tree("d"))
+    text = await rendered(app, source, both=Both, both_value=Both(), tree=tree)
+    assert text == "[7, 8] 01 A True False a(b(c())d())"
