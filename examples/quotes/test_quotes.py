@@ -1,9 +1,10 @@
 """The quotes example against a real, slow quote server on 127.0.0.1.
 
 The quote server (``quote_server.py``) runs under uvicorn in a thread, on a
-port the OS picks, and takes ``DELAY`` seconds per quote. Time bounds are
-generous: N quotes one by one take at least N * DELAY (the server sleeps that
-long); all at once, far less.
+port the OS picks, and takes ``DELAY`` seconds per quote. Only lower time
+bounds are checked (N quotes one by one take at least N * DELAY: the server
+sleeps that long); "all at once" is checked by the quote server's count of
+requests in flight, not by a clock.
 """
 
 from __future__ import annotations
@@ -86,9 +87,8 @@ async def test_concurrent(client, quote_url):
     assert data["count"] == N
     # All N quotes, each the right one, in order.
     assert data["quotes"] == expected(N)
-    # Far less than the N * DELAY = 4 s that one by one takes.
-    assert DELAY <= data["seconds"] <= elapsed < 2.0
-    # The quote server had many of the requests in flight at once.
+    assert DELAY <= data["seconds"] <= elapsed
+    # At once, not one by one: the quote server had many of them in flight.
     served = stats(quote_url)
     assert served["served"] == N
     assert served["max_in_flight"] >= N // 2
@@ -191,7 +191,7 @@ def test_served_by_flask_aiorun(aiorun):
 
     data = httpx.get(f"{app_url}/concurrent?n=10", timeout=TIMEOUT).json()
     assert data["quotes"] == expected(10)
-    assert data["seconds"] < 2.0
+    assert stats(quote_url)["max_in_flight"] >= 5  # at once, not one by one
     page = httpx.get(f"{app_url}/?n=3", timeout=TIMEOUT).text
     assert "<h1>3 quotes</h1>" in page
     assert "faster" in page
