@@ -125,8 +125,8 @@ async def test_concurrent_async_views(server: UvicornProcess) -> None:
     print(f"at most {peak} requests in flight at once in the server")
     assert [r.status_code for r in responses] == [200] * n
     assert all(r.json() == {"slept": 0.2} for r in responses)
-    # Serially this takes n * 0.2 = 40 s.
-    assert elapsed < 5
+    # Concurrency shown by the server's own count, not by a clock (serially
+    # this would take n * 0.2 = 40 s, with one request in flight).
     assert peak >= n // 4
 
 
