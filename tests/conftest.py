@@ -8,7 +8,24 @@ from pathlib import Path
 import httpx
 import pytest
 
+import aioflask
+from _helpers import asgi_client
 from _uvicorn import UvicornProcess
+
+
+@pytest.fixture
+def app() -> aioflask.Flask:
+    """An app with a secret key (test modules may define their own ``app``)."""
+    app = aioflask.Flask(__name__)
+    app.config["SECRET_KEY"] = "test secret"
+    return app
+
+
+@pytest.fixture
+async def http(app: aioflask.Flask) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling ``app`` in-process over ASGI."""
+    async with asgi_client(app) as http:
+        yield http
 
 
 @pytest.fixture

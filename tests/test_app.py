@@ -29,19 +29,6 @@ from aioflask import (
 )
 
 
-@pytest.fixture
-def app():
-    app = aioflask.Flask(__name__)
-    app.config["SECRET_KEY"] = "test secret"
-    return app
-
-
-@pytest.fixture
-async def http(app):
-    async with asgi_client(app) as http:
-        yield http
-
-
 async def tick():
     """Suspend once on the loop (proves the code really ran as a coroutine)."""
     await asyncio.sleep(0)

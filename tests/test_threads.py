@@ -12,21 +12,8 @@ import flask.testing
 import pytest
 
 import aioflask
-from _helpers import Exchange, asgi_client, call, http_scope
+from _helpers import Exchange, call, http_scope
 from aioflask import after_this_request, g, in_thread, request, session
-
-
-@pytest.fixture
-def app():
-    app = aioflask.Flask(__name__)
-    app.config["SECRET_KEY"] = "test secret"
-    return app
-
-
-@pytest.fixture
-async def http(app):
-    async with asgi_client(app) as http:
-        yield http
 
 
 @pytest.fixture
