@@ -98,6 +98,21 @@ async def test_ping(client: httpx.AsyncClient) -> None:
 # -- concurrency ------------------------------------------------------------------------
 
 
+async def test_blocking_views_run_in_the_apps_thread_pool(client: httpx.AsyncClient) -> None:
+    responses = await asyncio.gather(*(client.get("/blocking") for _ in range(8)))
+    assert [r.json() for r in responses] == [{"on_loop_thread": False}] * 8
+    threads = (await client.get("/threads")).json()
+    assert threads["peak"] >= 2  # several blocked at once, the loop went on
+    assert all(name.startswith("aioflask-server_app") for name in threads["names"])
+    await ping(client)
+
+
+async def test_template_awaits_and_loops_over_async_generators(client: httpx.AsyncClient) -> None:
+    response = await client.get("/template")
+    assert response.status_code == 200
+    assert response.text == "HI:012:0,1"
+
+
 async def test_concurrent_async_views(server: UvicornProcess) -> None:
     """200 requests at once to a view that awaits asyncio.sleep(0.2).
 

@@ -10,9 +10,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import threading
+import time
 import traceback
 
-from aioflask import Flask, await_, bridge, request, session, stream_with_context
+from aioflask import (
+    Flask,
+    await_,
+    bridge,
+    in_thread,
+    render_template_string,
+    request,
+    session,
+    stream_with_context,
+)
 
 app = Flask(__name__)
 app.secret_key = "test-only"
@@ -91,6 +102,54 @@ async def sleep():
     finally:
         INFLIGHT["now"] -= 1
     return {"slept": 0.2}
+
+
+THREADS = {"now": 0, "peak": 0, "names": set()}
+THREADS_LOCK = threading.Lock()
+
+
+@app.get("/blocking")
+@in_thread
+def blocking():
+    """A sync view that blocks (time.sleep), run in the app's thread pool."""
+    with THREADS_LOCK:
+        THREADS["now"] += 1
+        THREADS["peak"] = max(THREADS["peak"], THREADS["now"])
+        THREADS["names"].add(threading.current_thread().name)
+    try:
+        time.sleep(0.2)
+    finally:
+        with THREADS_LOCK:
+            THREADS["now"] -= 1
+    return {"on_loop_thread": threading.current_thread() is threading.main_thread()}
+
+
+@app.get("/threads")
+def threads():
+    return {"peak": THREADS["peak"], "names": sorted(THREADS["names"])}
+
+
+async def _lookup(name: str) -> str:
+    await asyncio.sleep(0)
+    return name.upper()
+
+
+async def _rows(n: int):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield {"i": i}
+
+
+@app.get("/template")
+async def template():
+    """A template that awaits a call and loops over an async generator."""
+    return await render_template_string(
+        "{{ lookup('hi') }}:{% for row in rows %}{{ row.i }}{% endfor %}"
+        ":{{ rows_again(2)|map(attribute='i')|join(',') }}",
+        lookup=_lookup,
+        rows=_rows(3),
+        rows_again=_rows,
+    )
 
 
 @app.route("/inflight", methods=["GET", "DELETE"])
