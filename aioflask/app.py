@@ -117,7 +117,7 @@ class Flask(flask.Flask):
         if iscoroutinefunction(func):
             wrapped = self.async_to_sync(func)
         elif in_thread or getattr(func, THREAD_MARK, False):
-            wrapped = run_blocking(func)
+            wrapped = run_blocking(func, lambda: self.thread_pool)
         else:
             wrapped = func
         if type(func) is FunctionType and len(self._ensure_sync_cache) < 10_000:

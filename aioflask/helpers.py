@@ -85,8 +85,10 @@ async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T
     return await run_in_executor(_thread_pool(), fn, *args, **kwargs)
 
 
-def run_blocking(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a sync function so that, on the bridge, it runs in a worker thread.
+def run_blocking(
+    func: Callable[..., Any], pool: Callable[[], Executor | None]
+) -> Callable[..., Any]:
+    """Wrap a sync function so that, on the bridge, it runs in ``pool()``'s threads.
 
     Outside the bridge (WSGI mode, CLI) it is called directly.
     """
@@ -95,6 +97,6 @@ def run_blocking(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not in_bridge():
             return func(*args, **kwargs)
-        return await_(run_in_thread(func, *args, **kwargs))
+        return await_(run_in_executor(pool(), func, *args, **kwargs))
 
     return wrapper
