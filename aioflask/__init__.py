@@ -6,6 +6,8 @@ marker are aioflask's own or override Flask's.
 
 from __future__ import annotations
 
+import sys as _sys
+
 from flask import Config as Config
 from flask import abort as abort
 from flask import after_this_request as after_this_request
@@ -41,11 +43,10 @@ from flask import url_for as url_for
 from . import patch as patch  # aioflask.patch.wrap_async, for extensions
 from .app import Flask as Flask
 from .blueprints import Blueprint as Blueprint
-from .bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
-from .bridge import await_ as await_
-from .bridge import run_sync as run_sync
-from .helpers import in_thread as in_thread
-from .helpers import run_in_thread as run_in_thread
+from .core import bridge
+from .core.bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
+from .core.bridge import await_ as await_
+from .core.bridge import run_sync as run_sync
 from .helpers import stream_with_context as stream_with_context
 from .sse import ServerSentEvent as ServerSentEvent
 from .sse import sse_response as sse_response
@@ -53,10 +54,16 @@ from .templating import render_template as render_template
 from .templating import render_template_string as render_template_string
 from .templating import stream_template as stream_template
 from .templating import stream_template_string as stream_template_string
+from .threads import in_thread as in_thread
+from .threads import run_in_thread as run_in_thread
 from .websockets import WebSocketClosed as WebSocketClosed
 from .websockets import websocket as websocket
 from .wrappers import Request as Request
 from .wrappers import Response as Response
+
+# The bridge moved into the Flask-free core; ``aioflask.bridge`` (the path the
+# docs have always named) stays importable as the same module.
+_sys.modules[__name__ + ".bridge"] = bridge
 
 __all__ = [
     "AwaitOutsideBridgeError",

@@ -18,18 +18,18 @@ from flask.helpers import get_debug_flag
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
 
-from .asgi import serve_http
-from .bridge import make_sync
 from .cli import AppGroup
+from .core.bridge import make_sync
+from .core.http import serve_http
+from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .handshake import serve_websocket, websocket_route
-from .helpers import THREAD_MARK, run_blocking
 from .lifespan import serve_lifespan
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner
-from .typing import Receive, Scope, Send
+from .threads import THREAD_MARK, run_blocking
 from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]

@@ -13,7 +13,7 @@ from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_b
 from flask.helpers import get_debug_flag
 
 from ._compat import debug_option
-from .bridge import make_sync
+from .core.bridge import make_sync
 from .serving import run_server
 
 __all__ = ["AppGroup", "aiorun_command"]

@@ -8,7 +8,7 @@ from typing import Any
 import flask.ctx
 from typing_extensions import Self
 
-from .bridge import run_sync
+from .core.bridge import run_sync
 
 __all__ = ["AppContext", "RequestContext"]
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import flask
 
-from .asgi import _uncancel, build_environ
-from .bridge import drive
-from .typing import HTTPScope, Receive, Send, WebSocketScope, WSGIApp, WSGIEnviron
+from .core.bridge import drive
+from .core.http import _uncancel, build_environ
+from .core.types import HTTPScope, Receive, Send, WebSocketScope, WSGIApp, WSGIEnviron
 from .websockets import ENVIRON_KEY, WebSocket, current_websocket
 
 if TYPE_CHECKING:

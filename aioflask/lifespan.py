@@ -6,8 +6,8 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .bridge import run_sync
-from .typing import LifespanScope, Receive, Send
+from .core.bridge import run_sync
+from .core.types import LifespanScope, Receive, Send
 
 if TYPE_CHECKING:
     from .app import Flask

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any, TypeVar
 
-from .bridge import make_sync
+from .core.bridge import make_sync
 
 __all__ = ["wrap_async"]
 

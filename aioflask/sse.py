@@ -26,7 +26,7 @@ from typing import Any
 
 import flask
 
-from .bridge import run_sync
+from .core.bridge import run_sync
 from .wrappers import Response
 
 __all__ = ["KEEPALIVE", "ServerSentEvent", "sse_response"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from .bridge import run_sync
+from .core.bridge import run_sync
 
 if TYPE_CHECKING:
     from .app import Flask

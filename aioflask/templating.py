@@ -29,7 +29,7 @@ import jinja2.runtime
 import jinja2.tests
 from jinja2 import nodes
 
-from .bridge import await_, iterate, make_sync, run_sync
+from .core.bridge import await_, iterate, make_sync, run_sync
 
 if TYPE_CHECKING:
     from .app import Flask

@@ -19,8 +19,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 import flask
 from werkzeug.local import LocalProxy
 
-from .bridge import await_
-from .typing import Receive, Send, WebSocketScope
+from .core.bridge import await_
+from .core.types import Receive, Send, WebSocketScope
 
 __all__ = [
     "ENVIRON_KEY",

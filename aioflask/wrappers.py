@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
-from .bridge import iterate
+from .core.bridge import iterate
 
 __all__ = ["Request", "Response", "sync_body"]
 

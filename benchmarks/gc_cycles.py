@@ -6,7 +6,7 @@ In-process (default): the same JSON ping driven N times through
 - ``ceiling``: the ceiling app of ``apps/ceiling_app.py`` (Flask's ``wsgi_app``
   called inline from an ASGI app, no greenlet);
 - ``wsgi_app``: plain Flask's ``wsgi_app(environ, start_response)``, with the
-  environ built once per request by ``aioflask.asgi.build_environ``.
+  environ built once per request by ``aioflask.core.http.build_environ``.
 
 For each it reports the collections per 1,000 requests of each generation
 (``gc.get_stats()`` before and after, default thresholds) and then, with the
@@ -43,7 +43,7 @@ from apps.common import ECHO_SIZE, check
 from loadgen import wrk
 from stacks import HOST, ROUTES, SERVER_CPU, STACKS, can_pin, free_port
 
-from aioflask.asgi import build_environ
+from aioflask.core.http import build_environ
 
 
 def make_scope(endpoint: str) -> dict[str, Any]:

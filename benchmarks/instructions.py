@@ -39,7 +39,7 @@ def run_row(row: str, n: int) -> None:
     import inprocess
     from werkzeug.test import EnvironBuilder
 
-    from aioflask.asgi import build_environ
+    from aioflask.core.http import build_environ
 
     flask_app, aio_app = inprocess.make_apps()
     environ = EnvironBuilder(path="/ping", base_url="http://127.0.0.1:8000").get_environ()

@@ -16,7 +16,7 @@ import greenlet
 import pytest
 
 from aioflask import bridge
-from aioflask.bridge import (
+from aioflask.core.bridge import (
     AwaitOutsideBridgeError,
     await_,
     drive,

@@ -21,7 +21,7 @@ from flask.sessions import SessionMixin
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
-from ..bridge import await_, in_bridge, run_sync
+from ..core.bridge import await_, in_bridge, run_sync
 from .http import StreamedResponse, _Exchange, environ_to_scope
 from .websocket import WebSocketSession, _connect, _lifespan
 

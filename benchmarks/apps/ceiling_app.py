@@ -1,7 +1,7 @@
 """The ceiling: Flask's ``wsgi_app`` called inline on the event loop.
 
 An ASGI app that reads the whole request body, builds the environ with
-aioflask's :func:`~aioflask.asgi.build_environ`, calls the plain Flask app's
+aioflask's :func:`~aioflask.core.http.build_environ`, calls the plain Flask app's
 ``wsgi_app`` right there on the loop (no greenlet, no thread: sync views only,
 and ``/sleep`` is not served, since ``time.sleep`` would stall the loop), and
 sends the response in one body message. No design that runs Flask's dispatch
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 
-from aioflask.asgi import build_environ
+from aioflask.core.http import build_environ
 
 from .flask_app import app as flask_app
 

@@ -12,9 +12,9 @@ import werkzeug.exceptions
 
 import aioflask
 from _helpers import Exchange, body_messages, call, http_scope
-from aioflask import asgi
-from aioflask.asgi import ClientDisconnected, InputStream, Receiver, build_environ, serve_http
-from aioflask.bridge import await_, run_sync
+from aioflask.core import http as asgi
+from aioflask.core.bridge import await_, run_sync
+from aioflask.core.http import ClientDisconnected, InputStream, Receiver, build_environ, serve_http
 
 
 def environ_for(**kwargs):

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import COUNTS_CANCELLATIONS, await_, drive
-from .typing import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
+from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = [
     "ClientDisconnected",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from .bridge import await_
-from .typing import Receive, ReceiveEvent
+from .types import Receive, ReceiveEvent
 
 __all__ = ["WATCH_BUFFER", "ClientDisconnected", "InputStream", "Receiver"]
 
