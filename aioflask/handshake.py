@@ -22,7 +22,7 @@ import flask
 from .core.bridge import drive
 from .core.http import _uncancel, build_environ
 from .core.types import HTTPScope, Receive, Send, WebSocketScope, WSGIApp, WSGIEnviron
-from .websockets import ENVIRON_KEY, WebSocket, current_websocket
+from .websockets import ENVIRON_KEY, WebSocket, call_handler, current_websocket
 
 if TYPE_CHECKING:
     from flask.sansio.scaffold import Scaffold
@@ -49,7 +49,7 @@ class _HandshakeView:
     def __call__(self, **kwargs: Any) -> Any:
         ws = current_websocket()
         app = flask.current_app
-        rv = app.ensure_sync(self.handler)(**kwargs)
+        rv = call_handler(self.handler, kwargs)
         if ws.accepted:
             # The handshake response went out at accept(); after_request sees this.
             return app.response_class(status=101)

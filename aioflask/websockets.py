@@ -10,11 +10,10 @@ in :mod:`aioflask.handshake`.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from inspect import iscoroutinefunction
+from typing import Any, ParamSpec, TypeVar, cast
 
 import flask
 from werkzeug.local import LocalProxy
@@ -24,8 +23,10 @@ from .core.types import Receive, Send, WebSocketScope
 
 __all__ = [
     "ENVIRON_KEY",
+    "SyncWebSocket",
     "WebSocket",
     "WebSocketClosed",
+    "call_handler",
     "current_websocket",
     "messages_until_closed",
     "websocket",
@@ -58,38 +59,15 @@ class WebSocketClosed(ConnectionError):
         self.reason = reason
 
 
-_ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
-
-
-def _called_from_async(depth: int) -> bool:
-    """Whether the function ``depth`` frames up is ``async def`` code."""
-    return bool(sys._getframe(depth + 1).f_code.co_flags & _ASYNC_CODE)
-
-
-def _dual(
-    method: Callable[Concatenate[WebSocket, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[WebSocket, P], Any]:
-    """Let sync code call a coroutine method without ``await``.
-
-    Called from ``async def`` code, the method returns its coroutine; called
-    from a plain function (a sync handler, or a helper it calls), it waits
-    through the bridge and returns the result.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: WebSocket, /, *args: P.args, **kwargs: P.kwargs) -> Any:
-        coro = method(self, *args, **kwargs)
-        return coro if _called_from_async(1) else await_(coro)
-
-    return wrapper
-
-
 class WebSocket:
     """One WebSocket connection, as :data:`websocket` shows it to a handler.
 
-    Its methods are coroutines for ``async def`` handlers (``await
-    websocket.receive()``); sync handlers call the same methods without
-    ``await`` and get the result (they wait through the bridge).
+    Its methods are coroutines, for ``async def`` handlers (``await
+    websocket.receive()``). In a sync handler :data:`websocket` is the
+    connection's :class:`SyncWebSocket` face instead: the same methods, called
+    without ``await``, wait through the bridge and return the result. (Sync
+    code called from an async handler may use :attr:`sync`, or
+    :func:`~aioflask.await_` on a method's coroutine.)
     ``receive()`` and ``send()`` accept the connection first if the handler
     has not. Once the connection is closed they raise
     :exc:`WebSocketClosed`. A client that goes away cancels the handler at
@@ -137,7 +115,6 @@ class WebSocket:
         """Whether the connection is closed (or the handshake was refused)."""
         return self._closed
 
-    @_dual
     async def accept(
         self, subprotocol: str | None = None, headers: dict[str, str] | None = None
     ) -> None:
@@ -167,7 +144,6 @@ class WebSocket:
         self._accepted = True
         self._reader = asyncio.ensure_future(self._read())
 
-    @_dual
     async def receive(self) -> str | bytes:
         """The next message from the client: ``str`` for text, ``bytes`` for binary."""
         if not self._accepted:
@@ -181,12 +157,10 @@ class WebSocket:
             raise WebSocketClosed(self.close_code or 1000, self.close_reason)
         return cast("str | bytes", data)
 
-    @_dual
     async def receive_json(self) -> Any:
         """The next message, decoded as JSON (with the app's JSON provider)."""
         return flask.json.loads(await self.receive())
 
-    @_dual
     async def send(self, data: str | bytes) -> None:
         """Send a text (``str``) or binary (``bytes``) message."""
         if not self._accepted:
@@ -203,12 +177,10 @@ class WebSocket:
             )
         await self._send_message(message)
 
-    @_dual
     async def send_json(self, obj: Any) -> None:
         """Send ``obj`` as JSON in a text message (with the app's JSON provider)."""
         await self.send(flask.json.dumps(obj))
 
-    @_dual
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection; before :meth:`accept`, refuse the handshake (403).
 
@@ -227,14 +199,14 @@ class WebSocket:
         return messages_until_closed(self.receive)
 
     def __iter__(self) -> Iterator[str | bytes]:
-        """``for message in websocket:`` in a sync handler."""
-        if _called_from_async(1):
-            raise TypeError("Use 'async for' over the WebSocket in async code.")
-        while True:
-            try:
-                yield self.receive()
-            except WebSocketClosed:
-                return
+        raise TypeError(
+            "Use 'async for' over the WebSocket in async code ('for' in a sync handler)."
+        )
+
+    @property
+    def sync(self) -> SyncWebSocket:
+        """The sync face of this connection (what :data:`websocket` is in a sync handler)."""
+        return SyncWebSocket(self)
 
     def _set_closed(self, code: int, reason: str) -> None:
         self._closed = True
@@ -297,6 +269,81 @@ class WebSocket:
             pass
 
 
+class SyncWebSocket:
+    """The sync face of a :class:`WebSocket`, for sync handlers.
+
+    Each method waits for the connection's coroutine through the bridge
+    (:func:`~aioflask.await_`) and returns its result; ``for message in
+    websocket:`` iterates until the connection closes. Properties are the
+    connection's.
+
+    .. versionadded:: 0.5
+    """
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: WebSocket) -> None:
+        #: The connection (the async face).
+        self.connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        # Properties and attributes: scope, subprotocols, accepted, closed...
+        return getattr(self.connection, name)
+
+    def accept(self, subprotocol: str | None = None, headers: dict[str, str] | None = None) -> None:
+        """:meth:`WebSocket.accept`, waited for."""
+        await_(self.connection.accept(subprotocol, headers))
+
+    def receive(self) -> str | bytes:
+        """:meth:`WebSocket.receive`, waited for."""
+        return await_(self.connection.receive())
+
+    def receive_json(self) -> Any:
+        """:meth:`WebSocket.receive_json`, waited for."""
+        return await_(self.connection.receive_json())
+
+    def send(self, data: str | bytes) -> None:
+        """:meth:`WebSocket.send`, waited for."""
+        await_(self.connection.send(data))
+
+    def send_json(self, obj: Any) -> None:
+        """:meth:`WebSocket.send_json`, waited for."""
+        await_(self.connection.send_json(obj))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """:meth:`WebSocket.close`, waited for."""
+        await_(self.connection.close(code, reason))
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """``for message in websocket:`` until the connection closes."""
+        while True:
+            try:
+                yield self.receive()
+            except WebSocketClosed:
+                return
+
+    def __bool__(self) -> bool:
+        return True
+
+
+#: Set while a sync handler runs: :data:`websocket` is then the sync face.
+_sync_handler: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "aioflask.websocket_sync_handler", default=False
+)
+
+
+def call_handler(handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Call a WebSocket handler; a sync one sees :data:`websocket` as its sync face."""
+    call = flask.current_app.ensure_sync(handler)
+    if iscoroutinefunction(handler):
+        return call(**kwargs)
+    token = _sync_handler.set(True)
+    try:
+        return call(**kwargs)
+    finally:
+        _sync_handler.reset(token)
+
+
 def _session_cookies() -> list[tuple[bytes, bytes]]:
     """``Set-Cookie`` headers for the session, as Flask would save it now."""
     if not flask.has_request_context():
@@ -321,10 +368,13 @@ def current_websocket() -> WebSocket:
             "Working outside of a WebSocket connection: 'websocket' is available in"
             " WebSocket handlers and in the hooks that run for their handshake."
         )
+    if _sync_handler.get():
+        return cast(WebSocket, ws.sync)
     return cast(WebSocket, ws)
 
 
 #: The WebSocket connection of the current handshake request, like ``request``.
+#: In a sync handler it is the connection's :class:`SyncWebSocket` face.
 #: ``bool(websocket)`` tells a WebSocket handshake from an HTTP request.
 websocket: WebSocket = LocalProxy(current_websocket)  # type: ignore[assignment]
 

@@ -30,6 +30,7 @@ from aioflask import (
     g,
     in_thread,
     request,
+    run_sync,
     session,
     url_for,
     websocket,
@@ -207,6 +208,37 @@ async def test_sync_handler_in_a_thread(app, client):
         await ws.send("quiet")
         assert await receive(ws) == "QUIET"
     assert threads and threads[0] != loop_thread
+
+
+async def test_comprehension_in_an_async_handler(app, client):
+    # Python 3.12 inlines comprehensions (PEP 709): whether send() returns a
+    # coroutine must not depend on the frame it is called from.
+    @app.websocket("/many")
+    async def many():
+        await websocket.accept()
+        sends = [websocket.send(m) for m in ("a", "b", "c")]
+        for send in sends:
+            await send
+        sync_sends = [websocket.sync.send(m) for m in ("d", "e")]
+        await websocket.send(f"sync face returned {sync_sends}")
+
+    async with client.websocket("/many") as ws:
+        got = [await receive(ws) for _ in range(6)]
+    assert got == ["a", "b", "c", "d", "e", "sync face returned [None, None]"]
+
+
+async def test_sync_helper_of_an_async_handler_uses_the_sync_face(app, client):
+    def helper(ws):
+        ws.send(ws.receive().upper())
+
+    @app.websocket("/helper")
+    async def handler():
+        await websocket.accept()
+        await run_sync(helper, websocket.sync)
+
+    async with client.websocket("/helper") as ws:
+        await ws.send("up")
+        assert await receive(ws) == "UP"
 
 
 async def test_async_iteration_is_for_async_code(app, client):
