@@ -219,7 +219,7 @@ class Flask(flask.Flask):
         if server_name:
             sn_host, _, sn_port = server_name.partition(":")
         host = host or sn_host or "127.0.0.1"
-        port = int(port or sn_port or 5000)
+        port = int(port if port is not None else sn_port or 5000)  # 0: any free port
         debugger = options.pop("use_debugger", self.debug)
         if options.pop("use_reloader", False):
             raise ValueError("app.run() cannot reload; use 'flask --app NAME aiorun --reload'.")
