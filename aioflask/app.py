@@ -19,17 +19,18 @@ from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
 
 from .cli import AppGroup
-from .core.bridge import make_sync
-from .core.http import serve_http
+from .core.bridge import make_sync, run_sync
+from .core.http import HTTPConnection
+from .core.lifespan import LifespanConnection
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
-from .handshake import serve_websocket, websocket_route
-from .lifespan import serve_lifespan
+from .handshake import websocket_route
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner
 from .threads import THREAD_MARK, run_blocking
+from .websockets import WebSocket
 from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]
@@ -53,6 +54,12 @@ class Flask(flask.Flask):
     jinja_environment = Environment  # type: ignore[assignment]
     test_client_class = FlaskClient
     test_cli_runner_class = FlaskCliRunner
+    #: The class serving an ASGI ``http`` scope: ``cls(wsgi_app, scope, receive, send)()``.
+    asgi_http_class = HTTPConnection
+    #: The class serving an ASGI ``websocket`` scope: ``cls(wsgi_app, scope, receive, send)()``.
+    asgi_websocket_class = WebSocket
+    #: The class serving the ASGI ``lifespan`` scope: ``cls(app, scope, receive, send)()``.
+    asgi_lifespan_class = LifespanConnection
 
     default_config = ImmutableDict(
         flask.Flask.default_config,
@@ -90,16 +97,51 @@ class Flask(flask.Flask):
     async def asgi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application; middleware can wrap it like ``wsgi_app``."""
         if scope["type"] == "http":
-            try:
-                await serve_http(self.wsgi_app, scope, receive, send)
-            finally:
-                self.background_tasks.start_pending(scope)
+            await self.asgi_http_class(self.wsgi_app, scope, receive, send)()
         elif scope["type"] == "websocket":
-            await serve_websocket(self.wsgi_app, scope, receive, send)
+            await self.asgi_websocket_class(self.wsgi_app, scope, receive, send)()
         elif scope["type"] == "lifespan":
-            await serve_lifespan(self, scope, receive, send)
+            await self.asgi_lifespan_class(self, scope, receive, send)()
         else:
             raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")
+
+    async def startup(self) -> None:
+        """Start serving: run the :meth:`before_serving` functions, in order.
+
+        Called at ASGI lifespan startup; an exception is logged and stops the
+        server.
+
+        .. versionadded:: 0.5
+        """
+        try:
+            await run_sync(self._run_serving_hooks, self.before_serving_funcs)
+        except Exception:
+            self.logger.exception("Error in lifespan startup")
+            raise
+
+    async def shutdown(self) -> None:
+        """Stop serving: drain the background tasks, run the :meth:`after_serving`
+        functions, then shut the thread pool down.
+
+        Tasks are drained first (they may need what the hooks close), and the
+        pool last (the hooks may use it). Called at ASGI lifespan shutdown.
+
+        .. versionadded:: 0.5
+        """
+        try:
+            await self.background_tasks.drain()
+            await run_sync(self._run_serving_hooks, self.after_serving_funcs)
+        except Exception:
+            self.logger.exception("Error in lifespan shutdown")
+            raise
+        finally:
+            self.shutdown_thread_pool()
+
+    def _run_serving_hooks(self, funcs: list[Callable[[], Any]]) -> None:
+        """Call serving hooks in order, in an app context (on the bridge)."""
+        with self.app_context():
+            for func in funcs:
+                self.ensure_sync(func)()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Make ``func`` callable from Flask's sync dispatch.

@@ -11,23 +11,18 @@ context is pushed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
 
-from .core.bridge import drive
-from .core.http import _uncancel, build_environ
-from .core.types import HTTPScope, Receive, Send, WebSocketScope, WSGIApp, WSGIEnviron
-from .websockets import ENVIRON_KEY, WebSocket, call_handler, current_websocket
+from .websockets import ENVIRON_KEY, call_handler, current_websocket
 
 if TYPE_CHECKING:
     from flask.sansio.scaffold import Scaffold
 
-__all__ = ["serve_websocket", "websocket_route"]
+__all__ = ["websocket_route"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +42,13 @@ class _HandshakeView:
         return hash(self.handler)
 
     def __call__(self, **kwargs: Any) -> Any:
+        if ENVIRON_KEY not in flask.request.environ:
+            # A WebSocket handshake that reached the app through WSGI.
+            flask.abort(
+                501,
+                "WebSockets need an ASGI server: serve this app with 'flask aiorun'"
+                " or 'uvicorn module:app', not through WSGI.",
+            )
         ws = current_websocket()
         app = flask.current_app
         rv = call_handler(self.handler, kwargs)
@@ -68,54 +70,3 @@ def websocket_route(scaffold: Scaffold, rule: str, options: dict[str, Any]) -> C
         return f
 
     return decorator
-
-
-def _dispatch(wsgi_app: WSGIApp, environ: WSGIEnviron) -> tuple[int, list[Any], bytes]:
-    """Run the handshake request through the WSGI app (in a bridge greenlet)."""
-    result: list[Any] = [500, []]
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        result[:] = [
-            int(status[:3]),
-            [(k.lower().encode(), v.encode("latin-1")) for k, v in headers],
-        ]
-        return None
-
-    iterable = wsgi_app(environ, start_response)
-    try:
-        body = b"".join(iterable)  # a refusal's body; empty once accepted
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-    return result[0], result[1], body
-
-
-async def serve_websocket(
-    wsgi_app: WSGIApp, scope: WebSocketScope, receive: Receive, send: Send
-) -> None:
-    """Serve one ASGI WebSocket connection with a Flask app's ``wsgi_app``.
-
-    A handshake the handler does not accept is refused with its response
-    (through the ``websocket.http.response`` extension, or a ``403`` from the
-    server without it); unknown URLs are refused with ``404``. A client that
-    goes away cancels the handler.
-    """
-    if (await receive())["type"] != "websocket.connect":
-        return  # gone before the handshake
-    ws = WebSocket(scope, receive, send)
-    http_scope = cast(HTTPScope, {**scope, "method": "GET"})
-    environ = build_environ(http_scope, io.BytesIO())
-    environ[ENVIRON_KEY] = ws
-    ws._handler = asyncio.current_task()
-    try:
-        status, headers, body = await drive(_dispatch, (wsgi_app, environ))
-    except asyncio.CancelledError:
-        if not ws.cancelled or _uncancel() > 0:
-            raise
-        return  # the client is gone: nothing more to send
-    finally:
-        ws._handler = None
-        if ws._reader is not None:
-            ws._reader.cancel()
-    await ws._finish(status, headers, body)

@@ -26,7 +26,7 @@ from typing import Any
 
 import flask
 
-from .core.bridge import run_sync
+from .core.bridge import Cancellation, run_sync
 from .wrappers import Response
 
 __all__ = ["KEEPALIVE", "ServerSentEvent", "sse_response"]
@@ -202,8 +202,9 @@ async def _stream(
                 raise item.error
             yield _encode(item, dumps)
     finally:
-        # The client went away (or the stream ended): stop the event source.
-        producer.cancel()
-        await asyncio.wait({producer})
+        # The client went away (or the stream ended): stop the event source,
+        # and again if it swallows the cancellation (it would wait forever to
+        # put its next event in the queue).
+        await Cancellation(producer).wait()
         if not producer.cancelled():
             producer.result()  # an error while closing it

@@ -1,8 +1,8 @@
 """Background tasks: work that runs after the response and is drained at shutdown.
 
 :meth:`BackgroundTasks.add` (``app.add_background_task``) called during an
-HTTP request keeps the call with the request's ASGI scope; the app starts it
-once the response is sent (:meth:`BackgroundTasks.start_pending`). Tasks run
+HTTP request hands the call to the request's connection, which starts it once
+the response is sent (or the client is gone). Tasks run
 on the event loop in an app context of their own, are held in a set (strong
 references) until done, log their exceptions, and are drained at lifespan
 shutdown (:meth:`BackgroundTasks.drain`).
@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import flask
 
 from .core.bridge import run_sync
+from .core.http import HTTPConnection
 
 if TYPE_CHECKING:
     from .app import Flask
 
-__all__ = ["PENDING_KEY", "BackgroundTasks"]
-
-#: The scope key listing the calls added during an HTTP request; ``None`` once
-#: the response is sent (later calls start at once).
-PENDING_KEY = "aioflask.background_tasks"
+__all__ = ["BackgroundTasks"]
 #: How long cancelled tasks get to finish at shutdown before they are abandoned.
 CANCEL_GRACE = 1.0
 
@@ -71,30 +69,17 @@ class BackgroundTasks:
         """
         call: _Call = (func, args, kwargs, _task_context())
         if flask.has_request_context():
-            scope = flask.request.environ.get("asgi.scope")
-            if scope is not None and scope.get("type") == "http":
-                pending = scope.setdefault(PENDING_KEY, [])
-                if pending is not None:  # the response is not sent yet
-                    pending.append(call)
-                    return
+            connection = flask.request.environ.get(HTTPConnection.environ_key)
+            if connection is not None and connection.call_after_response(
+                functools.partial(self._start, call)
+            ):
+                return  # started once the response is sent
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             self._run_now(call)
         else:
             self._start(call)
-
-    def start_pending(self, scope: Any) -> None:
-        """The response of ``scope`` is sent: start the tasks added meanwhile.
-
-        Tasks added for this request from now on (a preserved context) start
-        at once.
-        """
-        pending = scope.get(PENDING_KEY)
-        scope[PENDING_KEY] = None
-        if pending:
-            for call in pending:
-                self._start(call)
 
     def _start(self, call: _Call) -> None:
         func, args, kwargs, context = call

@@ -1,65 +1,39 @@
-"""The ASGI WebSocket protocol: the ``websocket`` proxy and its connection.
+"""WebSockets in Flask: the :data:`websocket` proxy and the connection it shows.
 
-A :class:`WebSocket` owns the ``receive`` and ``send`` callables of one ASGI
-``websocket`` connection. Once accepted, a reader task keeps one ``receive()``
-pending: client messages wait in a bounded queue, and a disconnect cancels
-the handler at once, wherever it awaits. How handlers are routed and run is
-in :mod:`aioflask.handshake`.
+:class:`WebSocket` is the connection (:class:`~aioflask.core.websocket.WebSocketConnection`,
+which owns the protocol and its lifecycle) with Flask's parts: the session
+cookie on accept, JSON with the app's provider, and a sync face
+(:class:`SyncWebSocket`) for sync handlers. How handlers are routed is in
+:mod:`aioflask.handshake`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from inspect import iscoroutinefunction
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, cast
 
 import flask
 from werkzeug.local import LocalProxy
 
 from .core.bridge import await_
-from .core.types import Receive, Send, WebSocketScope
+from .core.websocket import ENVIRON_KEY, WebSocketClosed, WebSocketConnection, WebSocketState
 
 __all__ = [
     "ENVIRON_KEY",
     "SyncWebSocket",
     "WebSocket",
     "WebSocketClosed",
+    "WebSocketState",
     "call_handler",
     "current_websocket",
     "messages_until_closed",
     "websocket",
 ]
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
-#: The environ key holding the connection's :class:`WebSocket`.
-ENVIRON_KEY = "aioflask.websocket"
-#: The ASGI extension that lets a handshake be refused with any HTTP response.
-HTTP_RESPONSE_EXTENSION = "websocket.http.response"
-
-_END = object()  # queued when the connection closes
-
-
-class WebSocketClosed(ConnectionError):
-    """The WebSocket connection is closed, by the client or by the app.
-
-    Raised by :meth:`WebSocket.receive` and :meth:`WebSocket.send`.
-
-    .. versionadded:: 0.5
-    """
-
-    def __init__(self, code: int = 1000, reason: str = "") -> None:
-        super().__init__(f"WebSocket closed with code {code}" + (f": {reason}" if reason else ""))
-        #: The close code (1000 normal, 1001 going away, 1006 connection lost...).
-        self.code = code
-        #: The close reason, ``""`` if none was given.
-        self.reason = reason
-
-
-class WebSocket:
+class WebSocket(WebSocketConnection):
     """One WebSocket connection, as :data:`websocket` shows it to a handler.
 
     Its methods are coroutines, for ``async def`` handlers (``await
@@ -67,206 +41,40 @@ class WebSocket:
     connection's :class:`SyncWebSocket` face instead: the same methods, called
     without ``await``, wait through the bridge and return the result. (Sync
     code called from an async handler may use :attr:`sync`, or
-    :func:`~aioflask.await_` on a method's coroutine.)
-    ``receive()`` and ``send()`` accept the connection first if the handler
-    has not. Once the connection is closed they raise
-    :exc:`WebSocketClosed`. A client that goes away cancels the handler at
-    once, wherever it awaits (messages it has not read yet are dropped);
-    :attr:`close_code` then tells why.
+    :func:`~aioflask.await_` on a method's coroutine.) Session changes made
+    before :meth:`accept` are sent with it, as a cookie; later ones are not
+    saved. See :class:`~aioflask.core.websocket.WebSocketConnection` for the
+    lifecycle: a client that goes away cancels the handler at once.
 
     .. versionadded:: 0.5
     """
-
-    #: Messages received but not yet read by the app, at most; past that the
-    #: server stops reading from the client (TCP backpressure). A disconnect
-    #: behind a full queue is then seen when the app reads or sends.
-    max_queue = 32
-
-    def __init__(self, scope: WebSocketScope, receive: Receive, send: Send) -> None:
-        #: The ASGI scope of the connection.
-        self.scope = scope
-        self._receive = receive
-        self._send = send
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._space = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-        self._handler: asyncio.Task[Any] | None = None
-        self._accepted = False
-        self._closed = False
-        #: The client went away and the handler was cancelled because of it.
-        self.cancelled = False
-        #: The close code once the connection is closed, else ``None``.
-        self.close_code: int | None = None
-        #: The close reason once the connection is closed.
-        self.close_reason = ""
-
-    @property
-    def subprotocols(self) -> list[str]:
-        """The subprotocols the client offered, in its order of preference."""
-        return list(self.scope.get("subprotocols", ()))
-
-    @property
-    def accepted(self) -> bool:
-        """Whether the handshake was accepted."""
-        return self._accepted
-
-    @property
-    def closed(self) -> bool:
-        """Whether the connection is closed (or the handshake was refused)."""
-        return self._closed
-
-    async def accept(
-        self, subprotocol: str | None = None, headers: dict[str, str] | None = None
-    ) -> None:
-        """Accept the handshake.
-
-        Session changes made so far are sent with it, as a cookie; later ones
-        are not saved.
-
-        :param subprotocol: one of :attr:`subprotocols`, to speak with the client.
-        :param headers: extra headers for the handshake response.
-        """
-        if self._accepted:
-            raise RuntimeError("The WebSocket connection is already accepted.")
-        if self._closed:
-            raise WebSocketClosed(self.close_code or 1000, self.close_reason)
-        if subprotocol is not None and subprotocol not in self.subprotocols:
-            raise ValueError(f"The client did not offer the subprotocol {subprotocol!r}.")
-        raw = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
-        ]
-        message: Any = {
-            "type": "websocket.accept",
-            "subprotocol": subprotocol,
-            "headers": raw + _session_cookies(),
-        }
-        await self._send_message(message)
-        self._accepted = True
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def receive(self) -> str | bytes:
-        """The next message from the client: ``str`` for text, ``bytes`` for binary."""
-        if not self._accepted:
-            await self.accept()
-        if self._closed and self._queue.empty():
-            raise WebSocketClosed(self.close_code or 1000, self.close_reason)
-        data = await self._queue.get()
-        self._space.set()
-        if data is _END:
-            self._queue.put_nowait(_END)  # for the next caller
-            raise WebSocketClosed(self.close_code or 1000, self.close_reason)
-        return cast("str | bytes", data)
 
     async def receive_json(self) -> Any:
         """The next message, decoded as JSON (with the app's JSON provider)."""
         return flask.json.loads(await self.receive())
 
-    async def send(self, data: str | bytes) -> None:
-        """Send a text (``str``) or binary (``bytes``) message."""
-        if not self._accepted:
-            await self.accept()
-        if self._closed:
-            raise WebSocketClosed(self.close_code or 1000, self.close_reason)
-        if isinstance(data, str):
-            message: Any = {"type": "websocket.send", "text": data}
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            message = {"type": "websocket.send", "bytes": bytes(data)}
-        else:
-            raise TypeError(
-                f"send() takes str or bytes, not {type(data).__name__}; see send_json()."
-            )
-        await self._send_message(message)
-
     async def send_json(self, obj: Any) -> None:
         """Send ``obj`` as JSON in a text message (with the app's JSON provider)."""
         await self.send(flask.json.dumps(obj))
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection; before :meth:`accept`, refuse the handshake (403).
-
-        Closing again does nothing.
-        """
-        if self._closed:
-            return
-        self._set_closed(code, reason)
-        try:
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except OSError:
-            pass  # the client is already gone
-
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        """``async for message in websocket:`` until the connection closes."""
-        return messages_until_closed(self.receive)
-
-    def __iter__(self) -> Iterator[str | bytes]:
-        raise TypeError(
-            "Use 'async for' over the WebSocket in async code ('for' in a sync handler)."
-        )
 
     @property
     def sync(self) -> SyncWebSocket:
         """The sync face of this connection (what :data:`websocket` is in a sync handler)."""
         return SyncWebSocket(self)
 
-    def _set_closed(self, code: int, reason: str) -> None:
-        self._closed = True
-        self.close_code = code
-        self.close_reason = reason
-        self._queue.put_nowait(_END)
-
-    async def _send_message(self, message: Any) -> None:
-        try:
-            await self._send(message)
-        except OSError as exc:  # servers raise an OSError once the client is gone
-            # A handler that sends gets the error; anybody else's send cancels it.
-            self._disconnected(1006, "", cancel=asyncio.current_task() is not self._handler)
-            raise WebSocketClosed(1006) from exc
-
-    async def _read(self) -> None:
-        """Read client messages into the queue; on disconnect, cancel the handler."""
-        while True:
-            while self._queue.qsize() >= self.max_queue:
-                self._space.clear()
-                await self._space.wait()
-            message = await self._receive()
-            if message["type"] == "websocket.receive":
-                text = message.get("text")
-                self._queue.put_nowait((message.get("bytes") or b"") if text is None else text)
-            elif message["type"] == "websocket.disconnect":
-                self._disconnected(message.get("code", 1005), message.get("reason") or "")
-                return
-
-    def _disconnected(self, code: int, reason: str, cancel: bool = True) -> None:
-        if self._closed:
-            return  # the app closed first: this is the server confirming it
-        self._set_closed(code, reason)
-        if cancel and self._handler is not None:
-            self.cancelled = True
-            self._handler.cancel()
-
-    async def _finish(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        """End the connection once the handshake request is over."""
-        if self._reader is not None:
-            self._reader.cancel()
-        if self._closed:
-            return
-        if self._accepted:
-            # 101: the handler returned; else the status of the error response.
-            code = 1000 if status == 101 else 1011 if status >= 500 else 1008
-            await self.close(code)
-            return
-        self._set_closed(1000, "")
-        try:
-            if HTTP_RESPONSE_EXTENSION in (self.scope.get("extensions") or {}):
-                start: Any = {"type": "websocket.http.response.start", "status": status}
-                start["headers"] = headers
-                await self._send(start)
-                end: Any = {"type": "websocket.http.response.body", "body": body}
-                await self._send(end)
-            else:
-                await self._send({"type": "websocket.close", "code": 1000, "reason": ""})
-        except OSError:
-            pass
+    def accept_headers(self) -> list[tuple[bytes, bytes]]:
+        """``Set-Cookie`` headers for the session, as Flask would save it now."""
+        if not flask.has_request_context():
+            return []
+        app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+        session = flask.session._get_current_object()  # type: ignore[attr-defined]
+        if app.session_interface.is_null_session(session):
+            return []
+        response = app.response_class()
+        app.session_interface.save_session(app, session, response)
+        return [
+            (b"set-cookie", v.encode("latin-1")) for v in response.headers.getlist("Set-Cookie")
+        ]
 
 
 class SyncWebSocket:
@@ -342,19 +150,6 @@ def call_handler(handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         return call(**kwargs)
     finally:
         _sync_handler.reset(token)
-
-
-def _session_cookies() -> list[tuple[bytes, bytes]]:
-    """``Set-Cookie`` headers for the session, as Flask would save it now."""
-    if not flask.has_request_context():
-        return []
-    app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
-    session = flask.session._get_current_object()  # type: ignore[attr-defined]
-    if app.session_interface.is_null_session(session):
-        return []
-    response = app.response_class()
-    app.session_interface.save_session(app, session, response)
-    return [(b"set-cookie", v.encode("latin-1")) for v in response.headers.getlist("Set-Cookie")]
 
 
 def current_websocket() -> WebSocket:

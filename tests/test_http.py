@@ -12,9 +12,11 @@ import werkzeug.exceptions
 
 import aioflask
 from _helpers import Exchange, body_messages, call, http_scope
-from aioflask.core import http as asgi
+from aioflask.core import environ as asgi
+from aioflask.core.body import ClientDisconnected, InputStream, Receiver
 from aioflask.core.bridge import await_, run_sync
-from aioflask.core.http import ClientDisconnected, InputStream, Receiver, build_environ, serve_http
+from aioflask.core.environ import build_environ
+from aioflask.core.http import serve_http
 
 
 def environ_for(**kwargs):

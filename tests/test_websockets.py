@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import flask.testing
 import httpx
 import pytest
 from websockets.asyncio.client import connect
@@ -795,29 +796,42 @@ async def test_gone_before_the_handshake(app):
 
 
 async def test_unread_messages_are_bounded(app, monkeypatch):
-    """The reader holds at most ``max_queue`` messages the handler has not read."""
+    """Up to ``max_queue`` unread messages are kept; one more closes the connection (1008).
+
+    The reader never stops receiving, so a client that leaves is always seen.
+    """
     monkeypatch.setattr(aioflask.websockets.WebSocket, "max_queue", 4)
     release = asyncio.Event()
     got = []
+    log = []
 
     @app.websocket("/slow")
     async def slow():
         await websocket.accept()
-        await release.wait()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            log.append(("cancelled", websocket.close_code, websocket.close_reason))
+            raise
         async for message in websocket:
             got.append(message)
 
-    server = Server([{"type": "websocket.receive", "text": str(i)} for i in range(10)])
+    server = Server([{"type": "websocket.receive", "text": str(i)} for i in range(4)])
     task = asyncio.ensure_future(app(websocket_scope("/slow"), server.receive, server.send))
-    await asyncio.sleep(0.05)
-    # connect + 4 queued: the reader waits for room before it reads on.
-    assert server.receives == 5
+    await until(lambda: server.receives == 6)  # connect, 4 queued, and waiting for more
     release.set()
-    await until(lambda: len(got) == 10)
-    assert got == [str(i) for i in range(10)]
+    await until(lambda: len(got) == 4)
+    assert got == ["0", "1", "2", "3"]
     server.incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(task, TIMEOUT)
-    assert server.sent == [{"type": "websocket.accept", "subprotocol": None, "headers": []}]
+    assert log == []
+
+    release.clear()
+    server = Server([{"type": "websocket.receive", "text": str(i)} for i in range(5)])
+    await asyncio.wait_for(app(websocket_scope("/slow"), server.receive, server.send), TIMEOUT)
+    reason = "more than 4 messages unread"
+    assert log == [("cancelled", 1008, reason)]
+    assert server.sent[-1] == {"type": "websocket.close", "code": 1008, "reason": reason}
 
 
 async def test_closing_after_the_client_left_sends_nothing(app):
@@ -938,3 +952,16 @@ async def test_uvicorn_shutdown_closes_connections(start_server, tmp_path):
     assert server.wait_exit(15) in (0, -signal.SIGTERM)
     lines = log.read_text().splitlines()
     assert lines == ["startup", "accepted k", "finally k 1012", "after_serving"]
+
+
+def test_a_websocket_route_served_through_wsgi_says_it_needs_an_asgi_server():
+    app = Flask(__name__)
+
+    @app.websocket("/ws")
+    async def handler():
+        await websocket.accept()
+
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade"}
+    response = flask.testing.FlaskClient(app, app.response_class).get("/ws", headers=headers)
+    assert response.status_code == 501
+    assert "WebSockets need an ASGI server" in response.text

@@ -3,7 +3,7 @@
 :class:`Receiver` owns the server's ``receive`` callable: the body reader
 (:class:`InputStream`, the ``wsgi.input`` of the request) takes ``http.request``
 messages from it as the application reads, and once the request waits on the
-loop a watcher task sees ``http.disconnect`` at once and cancels the request.
+loop a watcher task sees ``http.disconnect`` at once and tells the connection.
 This module imports nothing from Flask or Werkzeug.
 """
 
@@ -13,8 +13,8 @@ import asyncio
 import contextvars
 import sys
 from collections import deque
-from collections.abc import Iterator
-from typing import Any, cast
+from collections.abc import Callable, Iterator
+from typing import cast
 
 from .bridge import await_
 from .types import Receive, ReceiveEvent
@@ -35,36 +35,35 @@ class ClientDisconnected(OSError):
 class Receiver:
     """Owns the ASGI ``receive`` callable of one HTTP request.
 
-    The body reader takes ``http.request`` messages through :meth:`message`.
-    Once the request suspends on the loop (:meth:`watch`), a watcher task keeps
-    one ``receive()`` call pending so that an ``http.disconnect`` is seen at
-    once; it then cancels the request's task. Body messages the watcher
-    receives wait for the reader in a queue of at most :data:`WATCH_BUFFER`
-    bytes (backpressure: past that, the watcher waits for the reader).
+    The body reader takes ``http.request`` messages through :meth:`message`,
+    the one place the request waits for its body. Once the request suspends on
+    the loop (:meth:`watch`), a watcher task keeps one ``receive()`` call
+    pending so that an ``http.disconnect`` is seen at once. Either way a
+    disconnect calls ``on_disconnect`` (the connection's). Body messages the
+    watcher receives wait for the reader in a queue of at most
+    :data:`WATCH_BUFFER` bytes (backpressure: past that, the watcher waits for
+    the reader, unless the response streams).
     """
 
     # Class-level defaults: most requests never touch most of these, and a
     # request that never suspends pays only for ``_receive``.
-    _task: asyncio.Task[Any] | None = None
     _watcher: asyncio.Task[None] | None = None
     _queue: deque[ReceiveEvent] | None = None
     _queued = 0
     _waiter: asyncio.Future[ReceiveEvent] | None = None
     _direct = False
     _wakeup: asyncio.Future[None] | None = None
+    _closed = False
     #: An ``http.disconnect`` was received.
     disconnected = False
-    #: The watcher cancelled the request's task because of it.
-    cancelled = False
-    #: The final response message is on its way: no more cancelling.
-    complete = False
     #: The response has started streaming (see :meth:`streaming`).
     started = False
     #: Body the app had not read when it streamed was dropped (see the watcher).
     discarded = False
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, on_disconnect: Callable[[], None] | None = None) -> None:
         self._receive = receive
+        self._on_disconnect = on_disconnect
 
     async def message(self) -> ReceiveEvent:
         """The next message for the body reader."""
@@ -85,7 +84,7 @@ class Receiver:
                 self._direct = False
                 self._wake()
             if msg["type"] == "http.disconnect":
-                self.disconnected = True
+                self._disconnected()
             return msg
         self._waiter = asyncio.get_running_loop().create_future()
         try:
@@ -94,31 +93,23 @@ class Receiver:
             self._waiter = None
 
     def watch(self) -> bool:
-        """Start watching for a disconnect (called when the request suspends).
+        """Watch for a disconnect from now on (called when the request suspends).
 
-        Not while the request waits for its own body: that read sees a
-        disconnect itself. False means "not yet: ask again at the next wait".
+        :return: False while a body read is pending (it sees a disconnect
+            itself): ask again at the next wait.
         """
         if self._direct:
             return False
-        if self.disconnected and not self.complete and not self.cancelled:
-            # The body read saw the client go, and the app waits on anyway.
-            self.cancelled = True
-            task = asyncio.current_task()
-            if task is not None:
-                task.cancel()
-            return True
-        if self._watcher is None and not self.disconnected and not self.complete:
-            self._task = asyncio.current_task()
+        if self._watcher is None and not self.disconnected and not self._closed:
             # In an empty context: a copy of the request's would keep the
             # request alive in a reference cycle through the watcher task.
             self._watcher = contextvars.Context().run(asyncio.ensure_future, self._watch())
         return True
 
     def close(self) -> None:
-        """The request is over: stop watching, and drop the references to tasks."""
-        self.complete = True
-        watcher, self._watcher, self._task = self._watcher, None, None
+        """The request is over: stop watching."""
+        self._closed = True
+        watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.cancel()
 
@@ -126,6 +117,11 @@ class Receiver:
         """The response has started: unread body no longer holds the watcher back."""
         self.started = True
         self._wake()
+
+    def _disconnected(self) -> None:
+        self.disconnected = True
+        if not self._closed and self._on_disconnect is not None:
+            self._on_disconnect()
 
     def _wake(self) -> None:
         if self._wakeup is not None:
@@ -147,12 +143,9 @@ class Receiver:
             msg = await self._receive()
             waiter = self._waiter
             if msg["type"] == "http.disconnect":
-                self.disconnected = True
                 if waiter is not None and not waiter.done():
                     waiter.set_result(msg)
-                if not self.complete and self._task is not None:
-                    self.cancelled = True
-                    self._task.cancel()
+                self._disconnected()
                 return
             body_done = not msg.get("more_body", False)
             if waiter is not None and not waiter.done():

@@ -28,6 +28,7 @@ import greenlet
 
 __all__ = [
     "AwaitOutsideBridgeError",
+    "Cancellation",
     "await_",
     "drive",
     "in_bridge",
@@ -254,6 +255,81 @@ def _still_cancelling() -> bool:
     return cancelling is not None and cancelling() > 0
 
 
+#: Seconds between two cancellations of a task that is still running: its
+#: cleanup may wait this long before it is cancelled again.
+CANCEL_REPEAT = 0.1
+
+
+class Cancellation:
+    """Cancel a task until it ends, not once: level-triggered cancellation.
+
+    asyncio delivers a cancellation once, and code can swallow it (a bare
+    ``except``, or ``asyncio.wait_for`` on Python 3.11 when the inner future
+    has just completed) and go on waiting. :meth:`start` cancels the task and
+    does so again every :data:`CANCEL_REPEAT` seconds while it still runs,
+    so whatever it waits for next raises too; cleanup that waits less than
+    that is not interrupted. The task itself calls :meth:`absorb` once it has
+    handled the cancellation, to take back the requests made here.
+
+    .. versionadded:: 0.5
+    """
+
+    __slots__ = ("_handle", "requested", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        #: The task to cancel.
+        self.task = task
+        #: How many times :meth:`start` cancelled it.
+        self.requested = 0
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called."""
+        return self.requested > 0
+
+    def start(self) -> None:
+        """Cancel the task now, and again while it runs (until :meth:`stop`)."""
+        self._handle = None
+        if self.task.done():
+            return
+        self.task.cancel()
+        self.requested += 1
+        self._handle = self.task.get_loop().call_later(CANCEL_REPEAT, self.start)
+
+    def stop(self) -> None:
+        """Cancel no more."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def absorb(self) -> bool:
+        """In the cancelled task: stop, and take back the cancellations made here.
+
+        :return: whether no other cancellation of the task is pending (so it
+            may go on, or return, instead of re-raising).
+        """
+        self.stop()
+        if not COUNTS_CANCELLATIONS:
+            # Before Python 3.11 a handled cancellation is over.
+            return True
+        task: Any = self.task  # cancelling() and uncancel() are Python 3.11+
+        pending: int = task.cancelling()
+        for _ in range(min(self.requested, pending)):
+            pending = task.uncancel()
+        self.requested = 0
+        return pending == 0
+
+    async def wait(self) -> None:
+        """From another task: :meth:`start`, then wait until the task is done."""
+        self.start()
+        try:
+            await asyncio.wait({self.task})
+        finally:
+            if self.task.done():
+                self.stop()
+
+
 def in_bridge() -> bool:
     """Whether the current code runs in a greenlet started by the bridge."""
     return isinstance(greenlet.getcurrent(), _BridgeGreenlet)
@@ -350,8 +426,13 @@ async def run_in_executor(
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         # A thread cannot be stopped: let it finish before the caller's
-        # cleanup (Flask's teardown) runs, then pass the cancellation on.
-        await asyncio.wait({future})
+        # cleanup (Flask's teardown) runs, then pass the cancellation on
+        # (repeated cancellations, see Cancellation, are this same one).
+        while not future.done():
+            try:
+                await asyncio.wait({future})
+            except asyncio.CancelledError:
+                pass
         raise
 
 

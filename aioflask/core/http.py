@@ -1,150 +1,162 @@
-"""ASGI ``http`` scope <-> WSGI ``environ``/``start_response``, on the bridge.
+"""The ASGI ``http`` protocol: one :class:`HTTPConnection` per request.
 
-:func:`serve_http` runs a WSGI application for one ASGI HTTP request in a
-bridged greenlet. The request body is pulled from the server as the
-application reads ``wsgi.input`` (see :mod:`aioflask.body`); the response is
-sent as the application iterates its body. This module imports nothing from
-Flask or Werkzeug.
+The connection owns the request's lifecycle (:class:`HTTPState`): it runs a
+WSGI application for the request on the bridge, sends the response (the start
+message with the first body chunk; :meth:`HTTPConnection.send` is the one
+place response messages go out), watches for a client disconnect (through
+the body's :class:`~aioflask.core.body.Receiver`), and calls what was
+registered to run after the response. This module imports nothing from Flask
+or Werkzeug.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+import enum
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .body import ClientDisconnected, InputStream, Receiver
-from .bridge import COUNTS_CANCELLATIONS, await_, drive
+from .bridge import Cancellation, await_, drive
+from .environ import build_environ
 from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
-__all__ = [
-    "ClientDisconnected",
-    "InputStream",
-    "Receiver",
-    "Responder",
-    "build_environ",
-    "serve_http",
-]
+__all__ = ["ClientDisconnected", "HTTPConnection", "HTTPState", "serve_http"]
 
-#: Block size for files sent through ``wsgi.file_wrapper`` (send_file).
-FILE_CHUNK_SIZE = 64 * 1024
-
-
-# Header name -> environ key; None for names that are dropped (those with an
-# underscore, which would be indistinguishable from a dash in the environ).
-_HEADER_KEYS: dict[bytes, str | None] = {
-    b"content-type": "CONTENT_TYPE",
-    b"content-length": "CONTENT_LENGTH",
-}
-
-
-_UNKNOWN = "?"
 # Response header name -> its lowercased bytes.
 _RESPONSE_NAMES: dict[str, bytes] = {}
 
 
-def _header_key(name: bytes) -> str | None:
-    """The environ key of a header name not in the cache yet (and cache it)."""
-    text = name.decode("latin-1")
-    key = None if "_" in text else "HTTP_" + text.upper().replace("-", "_")
-    if len(_HEADER_KEYS) < 4096:
-        _HEADER_KEYS[name] = key
-    return key
+class HTTPState(enum.Enum):
+    """Where an :class:`HTTPConnection` is in its lifecycle."""
+
+    #: The application runs; nothing was sent yet (an error can still be a 500).
+    REQUEST = "request"
+    #: The response has started (its head is sent) and its body streams.
+    STREAMING = "streaming"
+    #: The response is complete.
+    DONE = "done"
+    #: The client went away first. Every later send or body read raises
+    #: :exc:`ClientDisconnected`, and the request is cancelled until it ends
+    #: (:class:`~aioflask.core.bridge.Cancellation`): no code of it outlives
+    #: its client, even code that swallows one cancellation.
+    DISCONNECTED = "disconnected"
 
 
-def _latin1(text: str) -> str:
-    return text.encode().decode("latin-1")
+class HTTPConnection:
+    """One ASGI HTTP request, served by a WSGI application on the bridge.
 
+    ``await HTTPConnection(app, scope, receive, send)()`` serves it. The
+    request body is pulled from the server as the application reads
+    ``wsgi.input``; the response is sent as the application iterates its
+    body. A client disconnect seen while the request waits cancels it; a
+    streaming body is closed. The environ holds the connection under
+    :attr:`environ_key`.
 
-def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
-    """Build a PEP 3333 environ for an ASGI HTTP scope.
-
-    Paths are re-decoded as latin-1 from their UTF-8 bytes (PEP 3333's "bytes
-    as str"). ``SCRIPT_NAME`` is the scope's ``root_path``; if the server put
-    the root path in front of ``path`` too, it is removed from ``PATH_INFO``.
-    """
-    root_path = scope.get("root_path", "")
-    path = scope["path"]
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        path = path[len(root_path) :]
-    server = scope.get("server") or ("localhost", None)
-    scheme = scope.get("scheme", "http")
-    environ: WSGIEnviron = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": root_path if root_path.isascii() else _latin1(root_path),
-        "PATH_INFO": path if path.isascii() else _latin1(path),
-        "QUERY_STRING": scope["query_string"].decode("latin-1"),
-        "SERVER_NAME": server[0],
-        "SERVER_PORT": str(server[1] or (443 if scheme == "https" else 80)),
-        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scheme,
-        "wsgi.input": body,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": True,
-        "wsgi.file_wrapper": _file_wrapper,
-        "asgi.scope": scope,
-    }
-    raw_path = scope.get("raw_path")
-    if raw_path:
-        uri = raw_path.decode("latin-1")
-        if scope["query_string"]:
-            uri += "?" + environ["QUERY_STRING"]
-        environ["REQUEST_URI"] = environ["RAW_URI"] = uri
-    client = scope.get("client")
-    if client:
-        environ["REMOTE_ADDR"] = client[0]
-        environ["REMOTE_PORT"] = str(client[1])
-    if "aioflask.environ" in scope:
-        # Environ keys with no place in the scope (from aioflask's test client).
-        environ.update(scope["aioflask.environ"])  # type: ignore[typeddict-item]
-    keys = _HEADER_KEYS
-    for name, value in scope["headers"]:
-        key = keys.get(name, _UNKNOWN)
-        if key is _UNKNOWN:
-            key = _header_key(name)
-        if key is None:
-            continue
-        text = value.decode("latin-1")
-        if key in environ:
-            # Repeated headers are joined (RFC 9110 5.3); cookies with "; ".
-            text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
-        environ[key] = text
-    return environ
-
-
-def _file_wrapper(file: IO[bytes], buffer_size: int = 8192) -> Iterator[bytes]:
-    """``wsgi.file_wrapper``: read in large blocks, close the file at the end."""
-    size = max(buffer_size, FILE_CHUNK_SIZE)
-    try:
-        while data := file.read(size):
-            yield data
-    finally:
-        file.close()
-
-
-class Responder:
-    """``start_response`` and the body loop, run in the request's greenlet.
-
-    The start message goes out with the first body chunk, so an error raised
-    before any body still lets the server answer 500. When the body's length
-    is known (Content-Length) the last chunk is returned to :func:`serve_http`
-    instead of being sent from the greenlet: a plain response costs no switch.
+    .. versionadded:: 0.5
     """
 
-    status: int | None = None
-    headers: list[tuple[bytes, bytes]] = []  # replaced per response, never mutated
-    length: int | None = None
-    started = False
+    #: The environ key holding the connection.
+    environ_key = "aioflask.connection"
 
-    def __init__(self, send: Send, head: bool, on_stream: Callable[[], None] | None = None) -> None:
+    state = HTTPState.REQUEST
+    _status: int | None = None
+    _headers: list[tuple[bytes, bytes]] = []  # replaced per response, never mutated
+    _length: int | None = None
+    _after: list[Callable[[], object]] | None = None
+    _ended = False
+    _cancellation: Cancellation | None = None
+
+    def __init__(self, app: WSGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        self.app = app
+        self.scope = scope
         self._send = send
-        self._head = head
-        self._on_stream = on_stream
+        self._head = scope["method"] == "HEAD"
+        #: The request body's reader and the disconnect watcher.
+        self.receiver = Receiver(receive, self._client_left)
+        self._task: asyncio.Task[Any] | None = None
+
+    async def __call__(self) -> None:
+        environ = build_environ(self.scope, InputStream(self.receiver))  # type: ignore[arg-type]
+        environ[self.environ_key] = self
+        self._task = asyncio.current_task()
+        try:
+            try:
+                messages = await drive(self._run, (environ,), None, self._suspended)
+            except asyncio.CancelledError:
+                if self._cancellation is None or not self._cancellation.absorb():
+                    raise
+                return  # the client is gone: nobody to answer
+            except ClientDisconnected:
+                if self.state is not HTTPState.DISCONNECTED:
+                    raise
+                return
+            finally:
+                self.receiver.close()
+                if self._cancellation is not None:
+                    self._cancellation.stop()
+            for message in messages:
+                await self.send(message)
+            self.state = HTTPState.DONE
+        except ClientDisconnected:
+            if self.state is not HTTPState.DISCONNECTED:
+                raise
+        finally:
+            self._task = None
+            self._end()
+
+    def call_after_response(self, callback: Callable[[], object]) -> bool:
+        """Call ``callback()`` once the request is over (its response sent, or its client gone).
+
+        :return: False if it is over already: then the caller calls it.
+        """
+        if self._ended:
+            return False
+        if self._after is None:
+            self._after = []
+        self._after.append(callback)
+        return True
+
+    def _end(self) -> None:
+        self._ended = True
+        after, self._after = self._after, None
+        for callback in after or ():
+            callback()
+
+    async def send(self, message: Any) -> None:
+        """Send one response message to the server: the one place they go out.
+
+        :raises ClientDisconnected: the client is gone (every time).
+        """
+        if self.state is HTTPState.DISCONNECTED:
+            raise ClientDisconnected("the client disconnected: the response cannot be sent")
+        await self._send(message)
+
+    def _client_left(self) -> None:
+        """The receiver saw ``http.disconnect``."""
+        if self.state is HTTPState.DONE:
+            return
+        self.state = HTTPState.DISCONNECTED
+        if self._task is not None and asyncio.current_task() is not self._task:
+            # Seen by the watcher while the request waits: cancel it. (Seen by
+            # a body read in the request itself: at its next wait, below.)
+            self._cancel()
+
+    def _cancel(self) -> None:
+        if self._cancellation is None and self._task is not None:
+            self._cancellation = Cancellation(self._task)
+            self._cancellation.start()
+
+    def _suspended(self) -> bool:
+        """The request waits on the loop (``drive``'s hook, until it returns True)."""
+        if self.state is HTTPState.DISCONNECTED:
+            # A body read saw the client go, and the request waits on anyway.
+            self._cancel()
+            return True
+        # False while a body read is pending: it sees a disconnect itself.
+        return self.receiver.watch()
+
+    # -- the WSGI side, run in the request's greenlet --------------------------------
 
     def start_response(
         self,
@@ -154,13 +166,13 @@ class Responder:
     ) -> Any:
         if exc_info is not None:
             try:
-                if self.started:
+                if self.state is not HTTPState.REQUEST:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif self.status is not None:
+        elif self._status is not None:
             raise RuntimeError("start_response() was called twice without exc_info")
-        self.status = int(status[:3])
+        self._status = int(status[:3])
         encoded = []
         length = None
         names = _RESPONSE_NAMES
@@ -173,18 +185,17 @@ class Responder:
             if key == b"content-length":
                 length = int(value)
             encoded.append((key, value.encode("latin-1")))
-        self.headers = encoded
-        self.length = length
+        self._headers = encoded
+        self._length = length
         return self.write
 
     def _start(self) -> Any:
-        if self.status is None:
+        if self._status is None:
             raise RuntimeError("the WSGI application did not call start_response()")
-        self.started = True
         return {
             "type": "http.response.start",
-            "status": self.status,
-            "headers": self.headers,
+            "status": self._status,
+            "headers": self._headers,
             "trailers": False,
         }
 
@@ -194,31 +205,31 @@ class Responder:
             await_(self._send_body(data, True))
 
     async def _send_body(self, data: bytes, more: bool) -> None:
-        if not self.started:
-            await self._send(self._start())
-            if self._on_stream is not None:
-                self._on_stream()
-        await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        if self.state is HTTPState.REQUEST:
+            await self.send(self._start())
+            self.state = HTTPState.STREAMING
+            self.receiver.streaming()
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
         # A server's send() need not wait (uvicorn's returns at once while its
         # buffer has room, or once the client is gone): yield to the loop so a
         # body that never awaits cannot starve other requests, and so that a
         # disconnect is seen and cancels it.
         await asyncio.sleep(0)
 
-    def final(self, data: bytes) -> list[Any]:
+    def _final(self, data: bytes) -> list[Any]:
         """The messages that end the response, for the parent to send."""
         body = {"type": "http.response.body", "body": data, "more_body": False}
-        return [body] if self.started else [self._start(), body]
+        return [body] if self.state is HTTPState.STREAMING else [self._start(), body]
 
-    def run(self, app: WSGIApp, environ: WSGIEnviron) -> list[Any]:
-        iterable = app(environ, self.start_response)
+    def _run(self, environ: WSGIEnviron) -> list[Any]:
+        iterable = self.app(environ, self.start_response)
         try:
             if self._head:
-                if self.status is None:
+                if self._status is None:
                     # start_response may be called on the first iteration.
                     for _ in iterable:
                         break
-                return self.final(b"")
+                return self._final(b"")
             return self._iterate(iterable)
         finally:
             close = getattr(iterable, "close", None)
@@ -226,48 +237,22 @@ class Responder:
                 close()
 
     def _iterate(self, iterable: Iterable[bytes]) -> list[Any]:
-        remaining = self.length
+        # When the body's length is known (Content-Length) the last chunk is
+        # returned to the parent instead of being sent from the greenlet: a
+        # plain response costs no switch.
+        remaining = self._length
         for chunk in iterable:
             if not chunk:
                 continue
             if remaining is not None:
                 if len(chunk) >= remaining:
-                    return self.final(chunk[:remaining])
+                    return self._final(chunk[:remaining])
                 remaining -= len(chunk)
             # Suspend: the parent sends, and the loop serves other requests.
             await_(self._send_body(chunk, True))
-        return self.final(b"")
+        return self._final(b"")
 
 
 async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
-    """Serve one ASGI HTTP request with a WSGI application, on the bridge.
-
-    A client disconnect seen while the request is suspended cancels it: the
-    cancellation is thrown into the application at its pending ``await_``, so
-    awaiting views are cancelled and streaming bodies are closed.
-    """
-    receiver = Receiver(receive)
-    responder = Responder(send, scope["method"] == "HEAD", receiver.streaming)
-    environ = build_environ(scope, InputStream(receiver))  # type: ignore[arg-type]
-    try:
-        messages = await drive(responder.run, (app, environ), None, receiver.watch)
-    except asyncio.CancelledError:
-        if not receiver.cancelled or _uncancel() > 0:
-            raise
-        return  # the client is gone: nobody to answer
-    finally:
-        receiver.close()
-    for message in messages:
-        await send(message)
-
-
-def _uncancel() -> int:
-    """Undo one cancel() of the current task; the number still pending.
-
-    Before Python 3.11 a handled cancellation is over (see the bridge's
-    ``_still_cancelling``), whatever the task counts.
-    """
-    task = asyncio.current_task()
-    uncancel = getattr(task, "uncancel", None)  # Python 3.11+ (and backports)
-    pending = uncancel() if uncancel is not None else 0
-    return pending if COUNTS_CANCELLATIONS else 0
+    """Serve one ASGI HTTP request with a WSGI application (an :class:`HTTPConnection`)."""
+    await HTTPConnection(app, scope, receive, send)()

@@ -1,0 +1,113 @@
+"""ASGI scope -> PEP 3333 ``environ``: what a WSGI application sees of a request.
+
+Used for HTTP requests and for the handshake of WebSocket connections.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+from .types import HTTPScope, WSGIEnviron
+
+__all__ = ["FILE_CHUNK_SIZE", "build_environ"]
+
+#: Block size for files sent through ``wsgi.file_wrapper`` (send_file).
+FILE_CHUNK_SIZE = 64 * 1024
+
+
+# Header name -> environ key; None for names that are dropped (those with an
+# underscore, which would be indistinguishable from a dash in the environ).
+_HEADER_KEYS: dict[bytes, str | None] = {
+    b"content-type": "CONTENT_TYPE",
+    b"content-length": "CONTENT_LENGTH",
+}
+
+
+_UNKNOWN = "?"
+# Response header name -> its lowercased bytes.
+_RESPONSE_NAMES: dict[str, bytes] = {}
+
+
+def _header_key(name: bytes) -> str | None:
+    """The environ key of a header name not in the cache yet (and cache it)."""
+    text = name.decode("latin-1")
+    key = None if "_" in text else "HTTP_" + text.upper().replace("-", "_")
+    if len(_HEADER_KEYS) < 4096:
+        _HEADER_KEYS[name] = key
+    return key
+
+
+def _latin1(text: str) -> str:
+    return text.encode().decode("latin-1")
+
+
+def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
+    """Build a PEP 3333 environ for an ASGI HTTP scope.
+
+    Paths are re-decoded as latin-1 from their UTF-8 bytes (PEP 3333's "bytes
+    as str"). ``SCRIPT_NAME`` is the scope's ``root_path``; if the server put
+    the root path in front of ``path`` too, it is removed from ``PATH_INFO``.
+    """
+    root_path = scope.get("root_path", "")
+    path = scope["path"]
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        path = path[len(root_path) :]
+    server = scope.get("server") or ("localhost", None)
+    scheme = scope.get("scheme", "http")
+    environ: WSGIEnviron = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root_path if root_path.isascii() else _latin1(root_path),
+        "PATH_INFO": path if path.isascii() else _latin1(path),
+        "QUERY_STRING": scope["query_string"].decode("latin-1"),
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1] or (443 if scheme == "https" else 80)),
+        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": _file_wrapper,
+        "asgi.scope": scope,
+    }
+    raw_path = scope.get("raw_path")
+    if raw_path:
+        uri = raw_path.decode("latin-1")
+        if scope["query_string"]:
+            uri += "?" + environ["QUERY_STRING"]
+        environ["REQUEST_URI"] = environ["RAW_URI"] = uri
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = client[0]
+        environ["REMOTE_PORT"] = str(client[1])
+    if "aioflask.environ" in scope:
+        # Environ keys with no place in the scope (from aioflask's test client).
+        environ.update(scope["aioflask.environ"])  # type: ignore[typeddict-item]
+    keys = _HEADER_KEYS
+    for name, value in scope["headers"]:
+        key = keys.get(name, _UNKNOWN)
+        if key is _UNKNOWN:
+            key = _header_key(name)
+        if key is None:
+            continue
+        text = value.decode("latin-1")
+        if key in environ:
+            # Repeated headers are joined (RFC 9110 5.3); cookies with "; ".
+            text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
+        environ[key] = text
+    return environ
+
+
+def _file_wrapper(file: IO[bytes], buffer_size: int = 8192) -> Iterator[bytes]:
+    """``wsgi.file_wrapper``: read in large blocks, close the file at the end."""
+    size = max(buffer_size, FILE_CHUNK_SIZE)
+    try:
+        while data := file.read(size):
+            yield data
+    finally:
+        file.close()
