@@ -18,6 +18,7 @@ import pytest
 from aioflask import bridge
 from aioflask.core.bridge import (
     AwaitOutsideBridgeError,
+    Cancellation,
     await_,
     drive,
     in_bridge,
@@ -861,3 +862,59 @@ async def test_make_sync():
     assert await run_sync(sync_add, 1, b=2) == 3
     with pytest.raises(AwaitOutsideBridgeError):
         sync_add(1)
+
+
+# -- workers keep nothing; level-triggered cancellation ------------------------------
+
+
+async def test_a_new_worker_keeps_nothing_of_its_first_call():
+    class Marker:
+        pass
+
+    marker = Marker()
+    ref = weakref.ref(marker)
+    bridge._worker_pool().clear()  # the call below starts a new worker
+    await run_sync(lambda m: None, marker)
+    del marker
+    assert ref() is None  # freed at once: not held by the idle worker
+
+
+async def test_cancellation_repeats_until_the_task_ends():
+    log = []
+
+    async def stubborn():
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            log.append("swallowed")  # as asyncio.wait_for may on Python 3.11
+        try:
+            await asyncio.Event().wait()  # waits on, for nothing
+        except asyncio.CancelledError:
+            log.append("cancelled again")
+            raise
+
+    task = asyncio.ensure_future(stubborn())
+    await asyncio.sleep(0)
+    cancellation = Cancellation(task)
+    await asyncio.wait_for(cancellation.wait(), 5)
+    assert task.cancelled()
+    assert log == ["swallowed", "cancelled again"]
+    assert cancellation.requested == 2
+
+
+async def test_cancellation_absorbed_by_the_task_itself():
+    results = []
+
+    async def request():
+        cancellation = Cancellation(asyncio.current_task())
+        try:
+            cancellation.start()
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            results.append(cancellation.absorb())
+        # No cancellation is pending any more: waiting works again.
+        await asyncio.sleep(0.01)
+        results.append("went on")
+
+    await asyncio.wait_for(request(), 5)
+    assert results == [True, "went on"]

@@ -88,9 +88,17 @@ _POOL_SIZE = 256
 _pools = threading.local()
 
 
-def _work(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """The body of a worker greenlet: run calls until told to exit."""
+def _work(call: list[Any]) -> None:
+    """The body of a worker greenlet: run calls until told to exit.
+
+    Each call comes as a list ``[fn, args, kwargs]`` that is emptied at once:
+    greenlet holds the arguments of its first switch for the greenlet's whole
+    life, and an idle worker lives on in the pool (a tuple would keep the
+    first call's arguments, say an async generator, alive with it).
+    """
     while True:
+        fn, args, kwargs = call
+        call.clear()
         try:
             done = _Done(fn(*args, **kwargs), None)
         except greenlet.GreenletExit:
@@ -98,8 +106,8 @@ def _work(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any])
         except BaseException as exc:
             done = _Done(None, exc)
         # Drop references before going idle, then wait for the next call.
-        fn = args = kwargs = None  # type: ignore[assignment]
-        fn, args, kwargs = greenlet.getcurrent().parent.switch(done)
+        fn = args = kwargs = None
+        call = greenlet.getcurrent().parent.switch(done)
 
 
 def _worker_pool() -> list[_BridgeGreenlet]:
@@ -135,7 +143,7 @@ async def drive(
     # the parent awaits for it, and vice versa. A greenlet otherwise runs in
     # a context of its own.
     worker.gr_context = current.gr_context
-    result: Any = worker.switch(fn, args, kwargs or _NO_KWARGS)
+    result: Any = worker.switch([fn, args, kwargs or _NO_KWARGS])
     cancelled: BaseException | None = None
     try:
         while result.__class__ is not _Done:
