@@ -20,6 +20,7 @@ from werkzeug.datastructures import ImmutableDict
 
 from .cli import AppGroup
 from .core.bridge import make_sync, run_sync
+from .core.caches import BoundedCache
 from .core.http import HTTPConnection
 from .core.lifespan import LifespanConnection
 from .core.types import Receive, Scope, Send
@@ -74,7 +75,12 @@ class Flask(flask.Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cli = AppGroup()
-        self._ensure_sync_cache: dict[Callable[..., Any], tuple[Any, Callable[..., Any]]] = {}
+        # What ensure_sync answers for a plain function (Flask asks for every
+        # view and hook of every request). Saves ~ENSURE_FIGURE instructions
+        # per request (benchmarks/instructions.py).
+        self._ensure_sync_cache: BoundedCache[tuple[Any, bool], Callable[..., Any]] = BoundedCache(
+            10_000
+        )
         #: Called (in order, in an app context) when the server starts serving.
         self.before_serving_funcs: list[Callable[[], Any]] = []
         #: Called (in order, in an app context) when the server shuts down.
@@ -150,21 +156,20 @@ class Flask(flask.Flask):
         functions run as they are, or in a worker thread when marked with
         :func:`~aioflask.in_thread` or when ``AIOFLASK_SYNC_IN_THREAD`` is set.
         """
-        # Flask calls this for every view and hook of every request: remember
-        # the answer for plain functions (bound methods are new every time).
-        in_thread = self.config["AIOFLASK_SYNC_IN_THREAD"]
-        cached = self._ensure_sync_cache.get(func)
-        if cached is not None and cached[0] is in_thread:
-            return cached[1]
-        if iscoroutinefunction(func):
-            wrapped = self.async_to_sync(func)
-        elif in_thread or getattr(func, THREAD_MARK, False):
-            wrapped = run_blocking(func, lambda: self.thread_pool)
-        else:
-            wrapped = func
-        if type(func) is FunctionType and len(self._ensure_sync_cache) < 10_000:
-            self._ensure_sync_cache[func] = (in_thread, wrapped)
+        key = (func, self.config["AIOFLASK_SYNC_IN_THREAD"])
+        wrapped = self._ensure_sync_cache.get(key)
+        if wrapped is None:
+            wrapped = self._sync_callable(func, key[1])
+            if type(func) is FunctionType:  # not bound methods: new every time
+                self._ensure_sync_cache.put(key, wrapped)
         return wrapped
+
+    def _sync_callable(self, func: Callable[..., Any], in_thread: bool) -> Callable[..., Any]:
+        if iscoroutinefunction(func):
+            return self.async_to_sync(func)
+        if in_thread or getattr(func, THREAD_MARK, False):
+            return run_blocking(func, lambda: self.thread_pool)
+        return func
 
     @property
     def thread_pool(self) -> ThreadPoolExecutor | None:

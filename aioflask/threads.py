@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import flask
 
+from ._compat import current_object
 from .core.bridge import await_, in_bridge, run_in_executor
 
 __all__ = ["THREAD_MARK", "in_thread", "run_blocking", "run_in_thread"]
@@ -48,7 +49,7 @@ def _thread_pool() -> Executor | None:
     """The current app's thread pool; None (the loop's) outside an app context."""
     if not flask.has_app_context():
         return None
-    return getattr(flask.current_app._get_current_object(), "thread_pool", None)  # type: ignore[attr-defined]
+    return getattr(current_object(flask.current_app), "thread_pool", None)
 
 
 async def run_in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

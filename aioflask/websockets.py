@@ -17,6 +17,7 @@ from typing import Any, cast
 import flask
 from werkzeug.local import LocalProxy
 
+from ._compat import current_object
 from .core.bridge import await_
 from .core.websocket import ENVIRON_KEY, WebSocketClosed, WebSocketConnection, WebSocketState
 
@@ -66,8 +67,8 @@ class WebSocket(WebSocketConnection):
         """``Set-Cookie`` headers for the session, as Flask would save it now."""
         if not flask.has_request_context():
             return []
-        app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
-        session = flask.session._get_current_object()  # type: ignore[attr-defined]
+        app = current_object(flask.current_app)
+        session = current_object(flask.session)
         if app.session_interface.is_null_session(session):
             return []
         response = app.response_class()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import IO, Any
 
 import flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
@@ -25,8 +26,12 @@ class _BodyStream(LimitedStream):
     :exc:`~werkzeug.exceptions.ClientDisconnected` (400), not a server error.
     """
 
+    def __init__(self, stream: IO[bytes], limit: int, is_max: bool = False) -> None:
+        super().__init__(stream, limit, is_max=is_max)
+        self._source = stream  # Werkzeug's own reference is private
+
     def on_exhausted(self) -> None:
-        if self._stream.read(1):
+        if self._source.read(1):
             raise RequestEntityTooLarge()
 
     def on_disconnect(self, error: Exception | None = None) -> None:
@@ -40,31 +45,48 @@ class _BodyStream(LimitedStream):
         return data
 
 
-class _DeclaredLengthStream(LimitedStream):
-    """A body of declared length (Content-Length), as Werkzeug reads it, read whole at once.
+class _DeclaredLengthStream(io.RawIOBase):
+    """A body of declared length (Content-Length), read from the server's stream.
 
-    Werkzeug's ``readall`` goes through 64 KiB ``readinto`` calls, each with a
-    zeroed buffer and copies; this one asks the server's stream for the rest in
-    one ``read``. A shorter body is a disconnect (400), as in Werkzeug.
+    The server ends the body at that length (ASGI servers enforce it), so this
+    only counts, and reads the rest in one ``read`` when read whole (Werkzeug's
+    ``LimitedStream.readall`` goes through 64 KiB ``readinto`` calls, each with
+    a zeroed buffer and copies). A shorter body is a disconnect: Werkzeug's
+    :exc:`~werkzeug.exceptions.ClientDisconnected` (400), as with Werkzeug's stream.
     """
 
-    def readinto(self, b: Any) -> int | None:
-        # A read of nothing is not a disconnect (Werkzeug's would say so).
-        return 0 if not len(b) else super().readinto(b)
+    def __init__(self, stream: Any, length: int) -> None:
+        super().__init__()
+        self._source = stream
+        self._length = length
+        self._remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._length - self._remaining
+
+    def readinto(self, b: Any) -> int:
+        # A read of nothing is not a disconnect.
+        if not len(b) or self._remaining <= 0:
+            return 0
+        data = self._read(min(len(b), self._remaining), whole=False)
+        b[: len(data)] = data
+        return len(data)
 
     def readall(self) -> bytes:
-        remaining = self.limit - self._pos
-        if remaining <= 0:
-            return b""
+        return self._read(self._remaining, whole=True) if self._remaining > 0 else b""
+
+    def _read(self, size: int, whole: bool) -> bytes:
         try:
-            data = self._stream.read(remaining)
+            data = self._source.read(size) if whole else self._source.read1(size)
         except (OSError, ValueError) as e:
-            self.on_disconnect(error=e)
-            return b""
-        self._pos += len(data)
-        if len(data) < remaining:
-            self.on_disconnect()
-        return data
+            raise ClientDisconnected() from e
+        self._remaining -= len(data)
+        if not data or (whole and len(data) < size):
+            raise ClientDisconnected()
+        return bytes(data)
 
 
 class Request(flask.Request):

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import Cancellation, await_, drive
+from .caches import BoundedCache
 from .environ import build_environ
 from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = ["ClientDisconnected", "HTTPConnection", "HTTPState", "serve_http"]
 
-# Response header name -> its lowercased bytes.
-_RESPONSE_NAMES: dict[str, bytes] = {}
+# Response header name -> its lowercased bytes. Saves ~NAMES_FIGURE
+# instructions per response of 2 headers (benchmarks/instructions.py).
+_RESPONSE_NAMES: BoundedCache[str, bytes] = BoundedCache(4096)
 
 
 class HTTPState(enum.Enum):
@@ -41,6 +43,11 @@ class HTTPState(enum.Enum):
     #: (:class:`~aioflask.core.bridge.Cancellation`): no code of it outlives
     #: its client, even code that swallows one cancellation.
     DISCONNECTED = "disconnected"
+
+
+# The states, as module globals for the per-request paths.
+_REQUEST, _STREAMING = HTTPState.REQUEST, HTTPState.STREAMING
+_DONE, _DISCONNECTED = HTTPState.DONE, HTTPState.DISCONNECTED
 
 
 class HTTPConnection:
@@ -66,6 +73,7 @@ class HTTPConnection:
     _after: list[Callable[[], object]] | None = None
     _ended = False
     _cancellation: Cancellation | None = None
+    _task: asyncio.Task[Any] | None = None  # set when the request first waits
 
     def __init__(self, app: WSGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
         self.app = app
@@ -74,12 +82,10 @@ class HTTPConnection:
         self._head = scope["method"] == "HEAD"
         #: The request body's reader and the disconnect watcher.
         self.receiver = Receiver(receive, self._client_left)
-        self._task: asyncio.Task[Any] | None = None
 
     async def __call__(self) -> None:
         environ = build_environ(self.scope, InputStream(self.receiver))  # type: ignore[arg-type]
         environ[self.environ_key] = self
-        self._task = asyncio.current_task()
         try:
             try:
                 messages = await drive(self._run, (environ,), None, self._suspended)
@@ -88,7 +94,7 @@ class HTTPConnection:
                     raise
                 return  # the client is gone: nobody to answer
             except ClientDisconnected:
-                if self.state is not HTTPState.DISCONNECTED:
+                if self.state is not _DISCONNECTED:
                     raise
                 return
             finally:
@@ -97,13 +103,15 @@ class HTTPConnection:
                     self._cancellation.stop()
             for message in messages:
                 await self.send(message)
-            self.state = HTTPState.DONE
+            self.state = _DONE
         except ClientDisconnected:
-            if self.state is not HTTPState.DISCONNECTED:
+            if self.state is not _DISCONNECTED:
                 raise
         finally:
             self._task = None
-            self._end()
+            self._ended = True
+            if self._after is not None:
+                self._run_after()
 
     def call_after_response(self, callback: Callable[[], object]) -> bool:
         """Call ``callback()`` once the request is over (its response sent, or its client gone).
@@ -117,29 +125,29 @@ class HTTPConnection:
         self._after.append(callback)
         return True
 
-    def _end(self) -> None:
-        self._ended = True
+    def _run_after(self) -> None:
         after, self._after = self._after, None
         for callback in after or ():
             callback()
 
-    async def send(self, message: Any) -> None:
-        """Send one response message to the server: the one place they go out.
+    def send(self, message: Any) -> Awaitable[None]:
+        """Send one response message to the server (await it): the one place they go out.
 
         :raises ClientDisconnected: the client is gone (every time).
         """
-        if self.state is HTTPState.DISCONNECTED:
+        if self.state is _DISCONNECTED:
             raise ClientDisconnected("the client disconnected: the response cannot be sent")
-        await self._send(message)
+        return self._send(message)
 
     def _client_left(self) -> None:
         """The receiver saw ``http.disconnect``."""
-        if self.state is HTTPState.DONE:
+        if self.state is _DONE:
             return
-        self.state = HTTPState.DISCONNECTED
+        self.state = _DISCONNECTED
         if self._task is not None and asyncio.current_task() is not self._task:
             # Seen by the watcher while the request waits: cancel it. (Seen by
-            # a body read in the request itself: at its next wait, below.)
+            # a body read in the request itself, or before the request ever
+            # waited: at its next wait, in _suspended.)
             self._cancel()
 
     def _cancel(self) -> None:
@@ -149,7 +157,9 @@ class HTTPConnection:
 
     def _suspended(self) -> bool:
         """The request waits on the loop (``drive``'s hook, until it returns True)."""
-        if self.state is HTTPState.DISCONNECTED:
+        if self._task is None:
+            self._task = asyncio.current_task()
+        if self.state is _DISCONNECTED:
             # A body read saw the client go, and the request waits on anyway.
             self._cancel()
             return True
@@ -166,7 +176,7 @@ class HTTPConnection:
     ) -> Any:
         if exc_info is not None:
             try:
-                if self.state is not HTTPState.REQUEST:
+                if self.state is not _REQUEST:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
@@ -179,9 +189,7 @@ class HTTPConnection:
         for name, value in headers:
             key = names.get(name)
             if key is None:
-                key = name.lower().encode("latin-1")
-                if len(names) < 4096:
-                    names[name] = key
+                key = names.put(name, name.lower().encode("latin-1"))
             if key == b"content-length":
                 length = int(value)
             encoded.append((key, value.encode("latin-1")))
@@ -205,9 +213,9 @@ class HTTPConnection:
             await_(self._send_body(data, True))
 
     async def _send_body(self, data: bytes, more: bool) -> None:
-        if self.state is HTTPState.REQUEST:
+        if self.state is _REQUEST:
             await self.send(self._start())
-            self.state = HTTPState.STREAMING
+            self.state = _STREAMING
             self.receiver.streaming()
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
         # A server's send() need not wait (uvicorn's returns at once while its
@@ -219,7 +227,7 @@ class HTTPConnection:
     def _final(self, data: bytes) -> list[Any]:
         """The messages that end the response, for the parent to send."""
         body = {"type": "http.response.body", "body": data, "more_body": False}
-        return [body] if self.state is HTTPState.STREAMING else [self._start(), body]
+        return [body] if self.state is _STREAMING else [self._start(), body]
 
     def _run(self, environ: WSGIEnviron) -> list[Any]:
         iterable = self.app(environ, self.start_response)

@@ -21,6 +21,7 @@ from flask.sessions import SessionMixin
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
+from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
 from ..core.bridge import await_, in_bridge, run_sync
 from .http import StreamedResponse, _Exchange, environ_to_scope
 from .websocket import WebSocketSession, _connect, _lifespan
@@ -71,11 +72,11 @@ class FlaskClient(flask.testing.FlaskClient):
         self, environ: dict[str, Any], buffered: bool = False
     ) -> tuple[Iterable[bytes], str, Headers]:
         # Werkzeug's, but the app is called through ASGI (see _call_asgi).
-        self._add_cookies_to_wsgi(environ)
+        add_cookies_to_wsgi(self, environ)
         rv = werkzeug.test.run_wsgi_app(self._call_asgi, environ, buffered=buffered)
         url = urlsplit(wsgi_current_url(environ))
-        self._update_cookies_from_response(
-            url.hostname or "localhost", url.path, rv[2].getlist("Set-Cookie")
+        update_cookies_from_response(
+            self, url.hostname or "localhost", url.path, rv[2].getlist("Set-Cookie")
         )
         return rv
 
@@ -107,9 +108,9 @@ class FlaskClient(flask.testing.FlaskClient):
         the app's streaming body is closed, or its awaiting view cancelled.
         Cookies are sent but not updated; contexts are not preserved.
         """
-        request = self._request_from_builder_args(args, {**kwargs, "method": method})
+        request = request_from_builder_args(self, args, {**kwargs, "method": method})
         environ = request.environ
-        self._add_cookies_to_wsgi(environ)
+        add_cookies_to_wsgi(self, environ)
         exchange = _Exchange(environ.get("wsgi.input"))
         task = asyncio.ensure_future(
             self.application(environ_to_scope(environ), exchange.receive, exchange.send)

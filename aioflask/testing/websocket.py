@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
+from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
 from ..websockets import WebSocketClosed, messages_until_closed
 from .http import environ_to_scope
 
@@ -189,9 +190,9 @@ def _websocket_scope(client: FlaskClient, environ: dict[str, Any], subprotocols:
 async def _connect(
     client: FlaskClient, args: tuple[Any, ...], kwargs: dict[str, Any], subprotocols: list[str]
 ) -> AsyncIterator[WebSocketSession]:
-    request = client._request_from_builder_args(args, {**kwargs, "method": "GET"})
+    request = request_from_builder_args(client, args, {**kwargs, "method": "GET"})
     environ = request.environ
-    client._add_cookies_to_wsgi(environ)
+    add_cookies_to_wsgi(client, environ)
     exchange = _WebSocketExchange()
     app = client.application
     scope = _websocket_scope(client, environ, subprotocols)
@@ -204,7 +205,7 @@ async def _connect(
     url = urlsplit(wsgi_current_url(environ))
     answer = exchange.accept or exchange.refusal or {}
     cookies = [v.decode("latin-1") for k, v in answer.get("headers", []) if k == b"set-cookie"]
-    client._update_cookies_from_response(url.hostname or "localhost", url.path, cookies)
+    update_cookies_from_response(client, url.hostname or "localhost", url.path, cookies)
     if exchange.refusal is not None:
         await task
         response = app.response_class(
