@@ -21,6 +21,7 @@ from _helpers import Exchange, asgi_client, call, http_scope
 from aioflask import (
     Blueprint,
     after_this_request,
+    await_,
     copy_current_request_context,
     flash,
     g,
@@ -1151,3 +1152,77 @@ async def test_httpx_transport_round_trip(app):
         response = await http.post("/echo", content=b"payload")
     assert response.content == b"payload"
     assert response.headers["x-len"] == "7"
+
+
+async def test_each_scope_is_served_by_the_apps_connection_class(app):
+    from aioflask.core.http import HTTPConnection, HTTPState
+    from aioflask.core.lifespan import LifespanConnection, LifespanState
+
+    seen = []
+
+    class Recording(HTTPConnection):
+        async def __call__(self) -> None:
+            await super().__call__()
+            seen.append(self.state)
+
+    class Lifespan(LifespanConnection):
+        async def __call__(self) -> None:
+            await super().__call__()
+            seen.append(self.state)
+
+    app.asgi_http_class = Recording
+    app.asgi_lifespan_class = Lifespan
+    order = []
+    app.before_serving(lambda: order.append("hook"))
+
+    @app.get("/")
+    def index():
+        return "ok"
+
+    exchange = Exchange([])
+    await call(app, http_scope(), exchange)
+    assert seen == [HTTPState.DONE]
+
+    messages = asyncio.Queue()
+    for message in ({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}):
+        messages.put_nowait(message)
+    sent = []
+
+    async def send(message):
+        sent.append(message["type"])
+
+    await app({"type": "lifespan"}, messages.get, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert order == ["hook"]
+    assert seen[-1] is LifespanState.ENDED
+
+
+async def test_a_client_gone_mid_stream_leaves_the_connection_disconnected(app):
+    from aioflask.core.http import ClientDisconnected, HTTPConnection, HTTPState
+
+    connections = []
+
+    class Recording(HTTPConnection):
+        async def __call__(self) -> None:
+            connections.append(self)
+            await super().__call__()
+
+    app.asgi_http_class = Recording
+
+    @app.get("/")
+    def stream():
+        def generate():
+            yield "first"
+            exchange.disconnect()
+            while True:
+                await_(asyncio.sleep(0))
+                yield "more"
+
+        return generate()
+
+    exchange = Exchange([])
+    await asyncio.wait_for(call(app, http_scope(), exchange), 5)
+    (connection,) = connections
+    assert connection.state is HTTPState.DISCONNECTED
+    with pytest.raises(ClientDisconnected):
+        connection.send({"type": "http.response.body", "body": b"late"})
