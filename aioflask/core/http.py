@@ -24,8 +24,8 @@ from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = ["ClientDisconnected", "HTTPConnection", "HTTPState", "serve_http"]
 
-# Response header name -> its lowercased bytes. Saves ~NAMES_FIGURE
-# instructions per response of 2 headers (benchmarks/instructions.py).
+# Response header name -> its lowercased bytes. Saves ~4,000 instructions per
+# response of 2 headers (438.9k -> 434.9k, benchmarks/instructions.py, ASGI def view).
 _RESPONSE_NAMES: BoundedCache[str, bytes] = BoundedCache(4096)
 
 

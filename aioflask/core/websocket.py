@@ -89,6 +89,7 @@ class WebSocketConnection:
     #: keeps receiving (to see a disconnect at once); a client that sends
     #: more than this while the app does not read is closed with code 1008.
     max_queue = 32
+    _accepted = False
 
     def __init__(self, app: WSGIApp, scope: WebSocketScope, receive: Receive, send: Send) -> None:
         self.app = app
@@ -116,8 +117,6 @@ class WebSocketConnection:
     def accepted(self) -> bool:
         """Whether the handshake was accepted."""
         return self._accepted
-
-    _accepted = False
 
     @property
     def closed(self) -> bool:
