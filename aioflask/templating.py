@@ -15,9 +15,7 @@ instead; its sync ``render()`` then waits through the bridge too.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from inspect import iscoroutinefunction
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -25,11 +23,13 @@ import flask.templating
 import jinja2
 import jinja2.compiler
 import jinja2.filters
+import jinja2.optimizer
 import jinja2.runtime
 import jinja2.tests
+import jinja2.visitor
 from jinja2 import nodes
 
-from .bridge import await_, iterate, make_sync, run_sync
+from .bridge import await_, iterate, run_sync
 
 if TYPE_CHECKING:
     from .app import Flask
@@ -94,65 +94,83 @@ class Context(jinja2.runtime.Context):
         return _awaited(jinja2.runtime.Context.call(__self, __obj, *args, **kwargs))
 
 
-class CodeGenerator(jinja2.compiler.CodeGenerator):
-    """Jinja's sync code, with each ``{% for %}`` going over :func:`sync_iterable`."""
-
-    def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:  # noqa: N802
-        for loop in node.find_all(nodes.For):
-            wrap = nodes.ImportedName(f"{__name__}.sync_iterable", lineno=loop.lineno)
-            loop.iter = nodes.Call(wrap, [loop.iter], [], None, None, lineno=loop.lineno)
-            loop.iter.set_environment(self.environment)
-        super().visit_Template(node, frame)
-
-
 # Jinja's built-in filters and tests: they return no awaitables.
 _BUILTINS = {id(f) for f in (*jinja2.filters.FILTERS.values(), *jinja2.tests.TESTS.values())}
 
 
-def _template_function(func: Any) -> Any:
-    """A filter or test as the template calls it, Jinja's pass_* marks kept."""
-    if getattr(func, "jinja_async_variant", False):
-        # A built-in that iterates (list, map, join, ...): async iterables too.
-        @functools.wraps(func)
-        def iterating(first: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
-            return func(first, sync_iterable(value), *args, **kwargs)
+def _foldable(node: nodes.Node, env: jinja2.Environment) -> bool:
+    """Whether Jinja may compute ``node`` at compile time.
 
-        return iterating
-    if id(func) in _BUILTINS or not callable(func):
-        return func
-    if iscoroutinefunction(func):
-        return make_sync(func)
-
-    # Any other may return an awaitable (a sync decorator on an async function).
-    @functools.wraps(func)
-    def awaiting(*args: Any, **kwargs: Any) -> Any:
-        return _awaited(func(*args, **kwargs))
-
-    return awaiting
+    Jinja computes constant expressions when it compiles a template, filters
+    and tests included. One registered by the app may return an awaitable,
+    which only the rendering can await: such expressions wait for run time.
+    """
+    for n in (node, *node.find_all((nodes.Filter, nodes.Test))):
+        if isinstance(n, nodes.Filter):
+            func = env.filters.get(n.name)
+        elif isinstance(n, nodes.Test):
+            func = env.tests.get(n.name)
+        else:
+            continue
+        if id(func) not in _BUILTINS:
+            return False
+    return True
 
 
-class _Functions(dict[str, Any]):
-    """Filters and tests: awaitables they return are awaited where they are called."""
+class _Optimizer(jinja2.optimizer.Optimizer):
+    """Jinja's optimizer, leaving expressions with the app's filters and tests alone."""
 
-    def __init__(self, functions: dict[str, Any]) -> None:
-        super().__init__()
-        self.update(functions)
+    def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
+        assert self.environment is not None
+        if not _foldable(node, self.environment):
+            return jinja2.visitor.NodeTransformer.generic_visit(self, node, *args, **kwargs)
+        return super().generic_visit(node, *args, **kwargs)
 
-    def __setitem__(self, name: str, func: Any) -> None:
-        super().__setitem__(name, _template_function(func))
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for name, func in dict(*args, **kwargs).items():
-            self[name] = func
+class CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's sync code, awaiting what filters and tests return.
 
-    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
-        self.update(other)
-        return self
+    Each ``{% for %}`` and each iterating built-in filter (``list``, ``join``,
+    ``map``...) goes over :func:`sync_iterable`; the result of each filter
+    and test goes through :func:`awaited`. The registered functions stay
+    themselves (``env.filters["name"] is f``).
+    """
 
-    def setdefault(self, name: str, func: Any = None) -> Any:
-        if name not in self:
-            self[name] = func
-        return self[name]
+    def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:  # noqa: N802
+        for loop in node.find_all(nodes.For):
+            loop.iter = self._call(sync_iterable, loop.iter)
+        for flt in node.find_all(nodes.Filter):
+            func = self.environment.filters.get(flt.name)
+            if flt.node is not None and getattr(func, "jinja_async_variant", False):
+                flt.node = self._call(sync_iterable, flt.node)
+        super().visit_Template(node, frame)
+
+    def _call(self, func: Callable[..., Any], arg: nodes.Node) -> nodes.Call:
+        name = nodes.ImportedName(f"{__name__}.{func.__name__}", lineno=arg.lineno)
+        call = nodes.Call(name, [arg], [], None, None, lineno=arg.lineno)
+        call.set_environment(self.environment)
+        return call
+
+    def __init__(self, environment: jinja2.Environment, *args: Any, **kwargs: Any) -> None:
+        super().__init__(environment, *args, **kwargs)
+        if self.optimizer is not None:
+            self.optimizer = _Optimizer(environment)
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize: Any) -> str:
+        # Jinja's own precomputing of constant {{ expressions }}: see _Optimizer.
+        if not _foldable(node, self.environment):
+            raise nodes.Impossible()
+        return super()._output_child_to_const(node, frame, finalize)
+
+    def visit_Filter(self, node: nodes.Filter, frame: Any) -> None:  # noqa: N802
+        self.write("environment.awaited(")
+        super().visit_Filter(node, frame)
+        self.write(")")
+
+    def visit_Test(self, node: nodes.Test, frame: Any) -> None:  # noqa: N802
+        self.write("environment.awaited(")
+        super().visit_Test(node, frame)
+        self.write(")")
 
 
 class Template(jinja2.Template):
@@ -196,6 +214,8 @@ class Environment(flask.templating.Environment):
     template_class = Template
     context_class: type[jinja2.runtime.Context] = Context
     code_generator_class: type[jinja2.compiler.CodeGenerator] = CodeGenerator
+    #: What compiled templates call on each filter's and test's result.
+    awaited = staticmethod(_awaited)
 
     def __init__(self, app: Flask, **options: Any) -> None:
         super().__init__(app, **options)
@@ -203,9 +223,13 @@ class Environment(flask.templating.Environment):
             # Jinja's async mode awaits and iterates by itself.
             self.context_class = jinja2.runtime.Context
             self.code_generator_class = jinja2.compiler.CodeGenerator
-        else:
-            self.filters = _Functions(self.filters)
-            self.tests = _Functions(self.tests)
+
+    def call_filter(self, *args: Any, **kwargs: Any) -> Any:
+        # As filters called by others (``map("name")``) see it.
+        return _awaited(super().call_filter(*args, **kwargs))
+
+    def call_test(self, *args: Any, **kwargs: Any) -> Any:
+        return _awaited(super().call_test(*args, **kwargs))
 
 
 async def render_template(

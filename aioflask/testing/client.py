@@ -8,7 +8,6 @@ the app's real ASGI entry point, ``app(scope, receive, send)``, in-process.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -21,7 +20,7 @@ from flask.sessions import SessionMixin
 from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
-from ..bridge import await_, in_bridge, run_sync
+from ..bridge import DualContext, await_, dual, run_sync
 from .http import StreamedResponse, _Exchange, environ_to_scope
 from .websocket import WebSocketSession, _connect, _lifespan
 
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
     from ..app import Flask
 
 __all__ = ["FlaskCliRunner", "FlaskClient"]
-
-#: Set while FlaskClient.open runs on the bridge (redirects call open again).
-_opening: contextvars.ContextVar[bool] = contextvars.ContextVar("aioflask_opening", default=False)
 
 
 class FlaskClient(flask.testing.FlaskClient):
@@ -49,23 +45,14 @@ class FlaskClient(flask.testing.FlaskClient):
 
     application: Flask
 
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        """Make a request; returns an awaitable of the test response."""
-        if _opening.get() and in_bridge():
-            # A redirect being followed from within Flask's client.
-            return super().open(*args, **kwargs)
-        return self._open(*args, **kwargs)
-
-    async def _open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
+    def _open_here(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
         kwargs.setdefault("buffered", True)
-        return await run_sync(self._open_on_bridge, args, kwargs)
+        return flask.testing.FlaskClient.open(self, *args, **kwargs)
 
-    def _open_on_bridge(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        token = _opening.set(True)
-        try:
-            return flask.testing.FlaskClient.open(self, *args, **kwargs)
-        finally:
-            _opening.reset(token)
+    @dual(_open_here)
+    async def open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
+        """Make a request: the response from sync code, an awaitable in a coroutine."""
+        return await run_sync(self._open_here, *args, **kwargs)
 
     def run_wsgi_app(
         self, environ: dict[str, Any], buffered: bool = False
@@ -146,12 +133,12 @@ class FlaskClient(flask.testing.FlaskClient):
         """
         return _connect(self, args, kwargs, list(subprotocols))
 
-    def lifespan(self) -> AbstractAsyncContextManager[None]:
+    def lifespan(self) -> DualContext[None]:
         """Run the app's ASGI lifespan around a block, as a server would.
 
         ::
 
-            async with client.lifespan():
+            with client.lifespan():  # or `async with` in an async test
                 ...  # before_serving hooks have run
 
         ``before_serving`` hooks run on entry (a failure raises
@@ -160,7 +147,7 @@ class FlaskClient(flask.testing.FlaskClient):
 
         .. versionadded:: 0.5
         """
-        return _lifespan(self.application)
+        return DualContext(_lifespan(self.application), "client.lifespan()")
 
     async def __aenter__(self) -> FlaskClient:
         self.__enter__()
@@ -175,26 +162,21 @@ class FlaskClient(flask.testing.FlaskClient):
         # Popping runs teardown functions, which may be async.
         await run_sync(self.__exit__, exc_type, exc_value, tb)
 
-    @asynccontextmanager
-    async def session_transaction(  # type: ignore[override]
+    def session_transaction(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
-    ) -> AsyncIterator[SessionMixin]:
+    ) -> DualContext[SessionMixin]:
         """Open the client's session for editing; it is saved on exit.
 
         ::
 
-            async with client.session_transaction() as session:
+            with client.session_transaction() as session:  # in a sync test
+                session["user_id"] = 1
+
+            async with client.session_transaction() as session:  # in an async one
                 session["user_id"] = 1
         """
         cm = super().session_transaction(*args, **kwargs)
-        session = await run_sync(cm.__enter__)
-        try:
-            yield session
-        except BaseException as exc:
-            if not await run_sync(cm.__exit__, type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            await run_sync(cm.__exit__, None, None, None)
+        return DualContext(cm, "client.session_transaction()")
 
 
 class FlaskCliRunner(flask.testing.FlaskCliRunner):
@@ -206,5 +188,7 @@ class FlaskCliRunner(flask.testing.FlaskCliRunner):
     .. versionadded:: 0.5
     """
 
-    async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await run_sync(super().invoke, cli, args, **kwargs)
+    @dual()
+    async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
+        """Invoke a command: the result from sync code, an awaitable in a coroutine."""
+        return await run_sync(flask.testing.FlaskCliRunner.invoke, self, cli, args, **kwargs)
