@@ -66,7 +66,7 @@ class Flask(flask.Flask):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cli = AppGroup()
+        self.cli = AppGroup(self.name)
         self._ensure_sync_cache: dict[Callable[..., Any], tuple[Any, Callable[..., Any]]] = {}
         #: Called (in order, in an app context) when the server starts serving.
         self.before_serving_funcs: list[Callable[[], Any]] = []

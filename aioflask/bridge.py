@@ -306,8 +306,8 @@ class Awaiting(Awaitable[T]):
 
 
 def dual(
-    sync: Callable[..., T] | None = None,
-) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Any]]:
+    sync: Callable[..., Any] | None = None,
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Any]]:
     """Make a coroutine function answer sync callers with its result.
 
     The decorated function returns its result when :func:`called_from_sync`
@@ -320,7 +320,7 @@ def dual(
     .. versionadded:: 0.5
     """
 
-    def decorator(func: Callable[..., Awaitable[T]]) -> Callable[..., Any]:
+    def decorator(func: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         name = func.__name__
 
         @functools.wraps(func)

@@ -1,12 +1,13 @@
-"""Jinja on the bridge: templates may call async functions; ``await render_template()``.
+"""Jinja on the bridge: templates may call async functions; sync or awaited rendering.
 
 The app's Jinja environment compiles templates as Jinja's sync mode does (the
 fast one) and runs them on the bridge: an awaitable that a template's call
 returns is awaited there with :func:`~aioflask.await_`, and ``{% for %}``
 loops and Jinja's iterating filters go over async iterables item by item the
 same way, so ``{{ load_user() }}`` and ``{% for row in stream_rows() %}`` work
-as in Jinja's async mode. Flask's sync
-API (``flask.render_template``, which extensions call) keeps working inside a
+as in Jinja's async mode. ``render_template()`` and the others return the
+result to sync code and an awaitable to coroutines; Flask's own
+(``flask.render_template``, which extensions call) keeps working inside a
 request, and on a private loop outside one.
 
 ``app.jinja_options = {"enable_async": True}`` selects Jinja's own async mode
@@ -29,7 +30,7 @@ import jinja2.tests
 import jinja2.visitor
 from jinja2 import nodes
 
-from .bridge import await_, iterate, run_sync
+from .bridge import await_, dual, iterate, run_sync
 
 if TYPE_CHECKING:
     from .app import Flask
@@ -232,14 +233,17 @@ class Environment(flask.templating.Environment):
         return _awaited(super().call_test(*args, **kwargs))
 
 
+@dual(flask.render_template)
 async def render_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template],
     **context: Any,
 ) -> str:
-    """Render a template by name with the given context (awaitable).
+    """Render a template by name with the given context.
 
-    Flask's :func:`flask.render_template`, awaited: context processors and
-    the ``before_render_template`` / ``template_rendered`` signals run as in
+    Flask's :func:`flask.render_template`: called from sync code (a sync
+    view, a sync test) it returns the string, in a coroutine (an ``async
+    def`` view) an awaitable of it. Context processors and the
+    ``before_render_template`` / ``template_rendered`` signals run as in
     Flask, and may be ``async def``.
 
     .. versionadded:: 0.5
@@ -247,8 +251,9 @@ async def render_template(
     return await run_sync(flask.render_template, template_name_or_list, **context)
 
 
+@dual(flask.render_template_string)
 async def render_template_string(source: str, **context: Any) -> str:
-    """Render a template from a source string with the given context (awaitable).
+    """Render a template from a source string; returns as :func:`render_template` does.
 
     .. versionadded:: 0.5
     """
@@ -268,12 +273,15 @@ async def _aiterate(iterator: Iterator[str]) -> AsyncGenerator[str, object]:
             await run_sync(close)
 
 
+@dual(flask.stream_template)
 async def stream_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template],
     **context: Any,
 ) -> AsyncIterator[str]:
-    """Render a template by name as a stream: an async iterator of strings.
+    """Render a template by name as a stream of strings.
 
+    Called from sync code it is Flask's :func:`flask.stream_template` (an
+    iterator); in a coroutine it returns an awaitable of an async iterator.
     Return it from a view to stream the response; the request context stays
     available while it renders.
 
@@ -283,8 +291,9 @@ async def stream_template(
     return _aiterate(it)
 
 
+@dual(flask.stream_template_string)
 async def stream_template_string(source: str, **context: Any) -> AsyncIterator[str]:
-    """Render a template from a source string as an async iterator of strings.
+    """Render a template from a source string as a stream; see :func:`stream_template`.
 
     .. versionadded:: 0.5
     """

@@ -20,8 +20,9 @@ __all__ = ["BODY_CHUNK_SIZE", "StreamedResponse", "environ_to_scope"]
 BODY_CHUNK_SIZE = 64 * 1024
 
 # Keys of the environ that travel in the ASGI scope itself; the others (the
-# test client's own, such as werkzeug.debug.preserve_context) are passed on
-# through the scope's "aioflask.environ" entry.
+# test client's own, such as werkzeug.debug.preserve_context, and the
+# wsgi.errors stream that Flask logs to) are passed on through the scope's
+# "aioflask.environ" entry.
 _SCOPE_KEYS = frozenset(
     {
         "REQUEST_METHOD",
@@ -58,7 +59,7 @@ def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
     extra = {
         k: v
         for k, v in environ.items()
-        if k not in _SCOPE_KEYS and not k.startswith(("HTTP_", "wsgi."))
+        if k not in _SCOPE_KEYS and (k == "wsgi.errors" or not k.startswith(("HTTP_", "wsgi.")))
     }
     return {
         "type": "http",
