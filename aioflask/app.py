@@ -199,12 +199,14 @@ class Flask(flask.Flask):
     ) -> None:
         """Serve the app with uvicorn (for development, like Flask's ``run``).
 
-        ``debug`` turns on Werkzeug's debugger (``use_debugger=False`` turns it
-        off again). There is no reloader here: uvicorn reloads by importing
-        the app anew, so use ``flask --app NAME aiorun --reload``. Other
-        keyword arguments go to :class:`uvicorn.Config` (``workers`` also
-        needs ``flask aiorun``). Does nothing under the ``flask`` command,
-        like Flask's.
+        Takes Flask's arguments: ``port=0`` binds a free port (printed);
+        ``debug`` turns on Werkzeug's debugger and reloader (``use_debugger``
+        and ``use_reloader`` turn them on or off); the reloader restarts the
+        process when a module or one of ``extra_files`` changes, ignoring
+        ``exclude_patterns``; ``ssl_context`` is a ``(cert_file, key_file)``
+        pair, ``"adhoc"`` or an :class:`ssl.SSLContext`. Other keyword
+        arguments go to :class:`uvicorn.Config` (``workers`` needs ``flask
+        aiorun``). Does nothing under the ``flask`` command, like Flask's.
         """
         if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
             return
@@ -219,14 +221,14 @@ class Flask(flask.Flask):
         if server_name:
             sn_host, _, sn_port = server_name.partition(":")
         host = host or sn_host or "127.0.0.1"
-        port = int(port or sn_port or 5000)
+        if port is None:
+            port = int(sn_port or 5000)
         debugger = options.pop("use_debugger", self.debug)
-        if options.pop("use_reloader", False):
-            raise ValueError("app.run() cannot reload; use 'flask --app NAME aiorun --reload'.")
-        for werkzeug_only in ("threaded", "processes", "use_evalex"):
+        reload = options.pop("use_reloader", self.debug)
+        for werkzeug_only in ("threaded", "processes", "use_evalex", "passthrough_errors"):
             options.pop(werkzeug_only, None)
         show_server_banner(self.debug, self.name)
-        run_server(self, host=host, port=port, debugger=debugger, **options)
+        run_server(self, host=host, port=int(port), reload=reload, debugger=debugger, **options)
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
