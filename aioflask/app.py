@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import flask
 import flask.cli
+import flask.testing
 from asgiref.sync import markcoroutinefunction
 from flask.cli import show_server_banner
 from flask.helpers import get_debug_flag
@@ -28,7 +29,7 @@ from .lifespan import serve_lifespan
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
-from .testing import FlaskClient, FlaskCliRunner
+from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .typing import Receive, Scope, Send
 from .wrappers import Request, Response, sync_body
 
@@ -182,8 +183,16 @@ class Flask(flask.Flask):
         return super().test_request_context(*args, **kwargs)  # type: ignore[return-value]
 
     def test_client(self, use_cookies: bool = True, **kwargs: Any) -> FlaskClient:
-        """Flask's ``test_client()``: an async client, ``await client.get(...)``."""
-        return super().test_client(use_cookies, **kwargs)  # type: ignore[return-value]
+        """Flask's ``test_client()``: ``client.get(...)`` in a sync test, ``await
+        client.get(...)`` in an async one; requests go through the ASGI app.
+
+        A ``test_client_class`` written for Flask's client (Flask-Login's
+        ``FlaskLoginClient``) is used on top of aioflask's.
+        """
+        cls = self.test_client_class
+        if cls is None or not issubclass(cls, flask.testing.FlaskClient):
+            return super().test_client(use_cookies, **kwargs)  # type: ignore[return-value]
+        return on_aioflask_client(cls)(self, self.response_class, use_cookies=use_cookies, **kwargs)
 
     def test_cli_runner(self, **kwargs: Any) -> FlaskCliRunner:
         """Flask's ``test_cli_runner()``: ``await runner.invoke(...)``."""

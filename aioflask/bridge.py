@@ -280,11 +280,11 @@ class Awaiting(Awaitable[T]):
     Using it as the result itself raises an error that says so.
     """
 
-    __slots__ = ("_aw", "_name")
+    __slots__ = ("_aw", "_call")
 
-    def __init__(self, aw: Awaitable[T], name: str) -> None:
+    def __init__(self, aw: Awaitable[T], call: str) -> None:
         self._aw = aw
-        self._name = name
+        self._call = call
 
     def __await__(self) -> Generator[Any, Any, T]:
         return self._aw.__await__()
@@ -293,9 +293,9 @@ class Awaiting(Awaitable[T]):
         if isinstance(self._aw, Coroutine):
             self._aw.close()  # never awaited: no "never awaited" warning later
         return TypeError(
-            f"{self._name}() was called in a coroutine, so it returned an awaitable:"
-            f" write 'await {self._name}(...)'. (Called from sync code, it returns"
-            " the result.)"
+            f"{self._call} was called in a coroutine, so it returned an awaitable:"
+            f" write 'await {self._call}'. (Called from sync code, it returns the"
+            " result.)"
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -306,7 +306,7 @@ class Awaiting(Awaitable[T]):
 
 
 def dual(
-    sync: Callable[..., Any] | None = None,
+    sync: Callable[..., Any] | None = None, call: str | None = None
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Any]]:
     """Make a coroutine function answer sync callers with its result.
 
@@ -317,16 +317,19 @@ def dual(
         @dual(flask.render_template)
         async def render_template(name, **context): ...
 
+    :param call: how a call reads in the error about a missing ``await``
+        (default: ``"name(...)"``).
+
     .. versionadded:: 0.5
     """
 
     def decorator(func: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-        name = func.__name__
+        shown = call or f"{func.__name__}(...)"
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not called_from_sync():
-                return Awaiting(func(*args, **kwargs), name)
+                return Awaiting(func(*args, **kwargs), shown)
             if sync is not None:
                 return sync(*args, **kwargs)
             return await_(func(*args, **kwargs))

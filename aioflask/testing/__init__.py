@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .client import FlaskClient as FlaskClient
 from .client import FlaskCliRunner as FlaskCliRunner
+from .client import on_aioflask_client as on_aioflask_client
 from .http import StreamedResponse as StreamedResponse
 from .http import environ_to_scope as environ_to_scope
 from .websocket import LifespanError as LifespanError
@@ -24,4 +25,5 @@ __all__ = [
     "WebSocketRejected",
     "WebSocketSession",
     "environ_to_scope",
+    "on_aioflask_client",
 ]

@@ -8,6 +8,7 @@ the app's real ASGI entry point, ``app(scope, receive, send)``, in-process.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -27,7 +28,7 @@ from .websocket import WebSocketSession, _connect, _lifespan
 if TYPE_CHECKING:
     from ..app import Flask
 
-__all__ = ["FlaskCliRunner", "FlaskClient"]
+__all__ = ["FlaskCliRunner", "FlaskClient", "on_aioflask_client"]
 
 
 class FlaskClient(flask.testing.FlaskClient):
@@ -49,7 +50,7 @@ class FlaskClient(flask.testing.FlaskClient):
         kwargs.setdefault("buffered", True)
         return flask.testing.FlaskClient.open(self, *args, **kwargs)
 
-    @dual(_open_here)
+    @dual(_open_here, call="client.get(...)")
     async def open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
         """Make a request: the response from sync code, an awaitable in a coroutine."""
         return await run_sync(self._open_here, *args, **kwargs)
@@ -179,6 +180,19 @@ class FlaskClient(flask.testing.FlaskClient):
         return DualContext(cm, "client.session_transaction()")
 
 
+@functools.cache
+def on_aioflask_client(cls: type[flask.testing.FlaskClient]) -> type[FlaskClient]:
+    """``cls``, a subclass of Flask's test client, on top of aioflask's.
+
+    Extensions subclass ``flask.testing.FlaskClient`` (Flask-Login's
+    ``FlaskLoginClient``); the same class with :class:`FlaskClient` under it
+    sends its requests through the ASGI app and answers coroutines too.
+    """
+    if issubclass(cls, FlaskClient):
+        return cls
+    return type(cls.__name__, (cls, FlaskClient), {"__module__": cls.__module__})
+
+
 class FlaskCliRunner(flask.testing.FlaskCliRunner):
     """Flask's CLI test runner; ``await runner.invoke(...)``.
 
@@ -188,7 +202,7 @@ class FlaskCliRunner(flask.testing.FlaskCliRunner):
     .. versionadded:: 0.5
     """
 
-    @dual()
+    @dual(call="runner.invoke(...)")
     async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
         """Invoke a command: the result from sync code, an awaitable in a coroutine."""
         return await run_sync(flask.testing.FlaskCliRunner.invoke, self, cli, args, **kwargs)
