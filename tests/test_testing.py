@@ -285,3 +285,55 @@ async def test_forgotten_await_says_what_to_write(client) -> None:  # type: igno
     with pytest.raises(TypeError, match=r"write 'await client.get\(\.\.\.\)'"):
         response.status_code  # noqa: B018
     assert (await client.get("/echo")).status_code == 200
+
+
+def test_sync_websocket_session(app: Flask) -> None:
+    from aioflask import websocket
+
+    @app.websocket("/ws")
+    async def ws_echo() -> None:
+        await websocket.accept()
+        async for message in websocket:
+            if message == "bye":
+                await websocket.close(1000)
+                return
+            await websocket.send(f"echo: {message}")
+
+    client = app.test_client()
+    with client.websocket("/ws") as ws:
+        ws.send("hi")
+        assert ws.receive() == "echo: hi"
+        ws.send_json({"a": 1})
+        assert ws.receive() == 'echo: {"a": 1}'
+        ws.send("bye")
+        assert list(ws) == []
+        assert ws.close_code == 1000
+
+
+def test_sync_stream(app: Flask) -> None:
+    closed: list[bool] = []
+
+    @app.get("/ticks")
+    async def ticks() -> object:
+        async def generate():  # type: ignore[no-untyped-def]
+            try:
+                for i in range(1000):
+                    yield f"tick {i}\n"
+                    await asyncio.sleep(0)
+            finally:
+                closed.append(True)
+
+        return generate()
+
+    @app.get("/short")
+    def short() -> object:
+        return iter(["a", "b"])
+
+    client = app.test_client()
+    with client.stream("GET", "/ticks") as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        assert [next(chunks), next(chunks)] == [b"tick 0\n", b"tick 1\n"]
+    assert closed == [True]  # leaving the block disconnected the client
+    with client.stream("GET", "/short") as response:
+        assert response.read() == b"ab"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -79,10 +79,7 @@ class FlaskClient(flask.testing.FlaskClient):
         start_response(exchange.status_line(), exchange.header_list())
         return exchange.body()
 
-    @asynccontextmanager
-    async def stream(
-        self, method: str, *args: Any, **kwargs: Any
-    ) -> AsyncIterator[StreamedResponse]:
+    def stream(self, method: str, *args: Any, **kwargs: Any) -> DualContext[StreamedResponse]:
         """Make a request and read the response as it streams.
 
         ::
@@ -91,10 +88,20 @@ class FlaskClient(flask.testing.FlaskClient):
                 async for chunk in response.aiter_bytes():
                     ...
 
+            with client.stream("GET", "/events") as response:  # in a sync test
+                for chunk in response.iter_bytes():
+                    ...
+
         Leaving the block while the app still streams disconnects the client:
         the app's streaming body is closed, or its awaiting view cancelled.
         Cookies are sent but not updated; contexts are not preserved.
         """
+        return DualContext(self._stream(method, args, kwargs), "client.stream(...)")
+
+    @asynccontextmanager
+    async def _stream(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> AsyncIterator[StreamedResponse]:
         request = self._request_from_builder_args(args, {**kwargs, "method": method})
         environ = request.environ
         self._add_cookies_to_wsgi(environ)
@@ -116,7 +123,7 @@ class FlaskClient(flask.testing.FlaskClient):
 
     def websocket(
         self, *args: Any, subprotocols: Iterable[str] = (), **kwargs: Any
-    ) -> AbstractAsyncContextManager[WebSocketSession]:
+    ) -> DualContext[WebSocketSession]:
         """Open a WebSocket connection to the app; see :class:`WebSocketSession`.
 
         ::
@@ -125,6 +132,10 @@ class FlaskClient(flask.testing.FlaskClient):
                 await ws.send("hello")
                 assert await ws.receive() == "hello"
 
+            with client.websocket("/ws/lobby") as ws:  # in a sync test
+                ws.send("hello")
+                assert ws.receive() == "hello"
+
         Takes the arguments of :meth:`get` (``query_string=``, ``headers=``...);
         the client's cookies are sent and updated from the handshake. A
         refused handshake raises :exc:`WebSocketRejected`. Leaving the block
@@ -132,7 +143,9 @@ class FlaskClient(flask.testing.FlaskClient):
 
         .. versionadded:: 0.5
         """
-        return _connect(self, args, kwargs, list(subprotocols))
+        return DualContext(
+            _connect(self, args, kwargs, list(subprotocols)), "client.websocket(...)"
+        )
 
     def lifespan(self) -> DualContext[None]:
         """Run the app's ASGI lifespan around a block, as a server would.

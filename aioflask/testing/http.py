@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES
+
+from ..bridge import iterate
 
 if TYPE_CHECKING:
     pass
@@ -168,3 +170,11 @@ class StreamedResponse:
     async def aread(self) -> bytes:
         """The rest of the body."""
         return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Body chunks as the app sends them, in a sync test."""
+        return iterate(self.aiter_bytes())
+
+    def read(self) -> bytes:
+        """The rest of the body, in a sync test."""
+        return b"".join(self.iter_bytes())
