@@ -1151,3 +1151,18 @@ async def test_httpx_transport_round_trip(app):
         response = await http.post("/echo", content=b"payload")
     assert response.content == b"payload"
     assert response.headers["x-len"] == "7"
+
+
+def test_app_is_freed_at_zero_refcount_and_names_its_cli() -> None:
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        app = aioflask.Flask("freed")
+        assert app.cli.name == "freed"
+        ref = weakref.ref(app)
+        del app
+        assert ref() is None  # no reference cycle: freed without the GC
+    finally:
+        gc.enable()
