@@ -274,24 +274,33 @@ def called_from_sync() -> bool:
     return asyncio._get_running_loop() is None
 
 
-class Awaiting(Awaitable[T]):
+class Awaiting(Coroutine[Any, Any, T]):
     """What a :func:`dual` function returns to a coroutine: ``await`` it.
 
-    Using it as the result itself raises an error that says so.
+    It is a coroutine (``asyncio.create_task()`` takes it too); using it as
+    the result itself raises an error that says to ``await`` it.
     """
 
-    __slots__ = ("_aw", "_call")
+    __slots__ = ("_call", "_coro")
 
-    def __init__(self, aw: Awaitable[T], call: str) -> None:
-        self._aw = aw
+    def __init__(self, coro: Coroutine[Any, Any, T], call: str) -> None:
+        self._coro = coro
         self._call = call
 
     def __await__(self) -> Generator[Any, Any, T]:
-        return self._aw.__await__()
+        return self._coro.__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        self._coro.close()
 
     def _misused(self) -> TypeError:
-        if isinstance(self._aw, Coroutine):
-            self._aw.close()  # never awaited: no "never awaited" warning later
+        self._coro.close()  # never awaited: no "never awaited" warning later
         return TypeError(
             f"{self._call} was called in a coroutine, so it returned an awaitable:"
             f" write 'await {self._call}'. (Called from sync code, it returns the"
@@ -307,7 +316,7 @@ class Awaiting(Awaitable[T]):
 
 def dual(
     sync: Callable[..., Any] | None = None, call: str | None = None
-) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Any]]:
+) -> Callable[[Callable[..., Coroutine[Any, Any, Any]]], Callable[..., Any]]:
     """Make a coroutine function answer sync callers with its result.
 
     The decorated function returns its result when :func:`called_from_sync`
@@ -323,7 +332,7 @@ def dual(
     .. versionadded:: 0.5
     """
 
-    def decorator(func: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    def decorator(func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         shown = call or f"{func.__name__}(...)"
 
         @functools.wraps(func)
