@@ -195,7 +195,7 @@ class Flask(flask.Flask):
         return on_aioflask_client(cls)(self, self.response_class, use_cookies=use_cookies, **kwargs)
 
     def test_cli_runner(self, **kwargs: Any) -> FlaskCliRunner:
-        """Flask's ``test_cli_runner()``: ``await runner.invoke(...)``."""
+        """Flask's ``test_cli_runner()``: ``runner.invoke(...)``, awaited in a coroutine."""
         return super().test_cli_runner(**kwargs)  # type: ignore[return-value]
 
     def run(

@@ -1,8 +1,9 @@
-"""The async test client and CLI runner.
+"""The test client and CLI runner, for sync and async tests.
 
 :class:`FlaskClient` is Flask's test client (cookies, redirects, sessions,
-preserved contexts: all of it) with ``await``-able requests that go through
-the app's real ASGI entry point, ``app(scope, receive, send)``, in-process.
+preserved contexts: all of it) whose requests go through the app's real ASGI
+entry point, ``app(scope, receive, send)``, in-process: they return the
+response to sync code and an awaitable to coroutines (see :func:`~aioflask.bridge.dual`).
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ __all__ = ["FlaskCliRunner", "FlaskClient", "on_aioflask_client"]
 
 
 class FlaskClient(flask.testing.FlaskClient):
-    """Flask's test client with async requests over the app's ASGI path.
+    """Flask's test client, over the app's ASGI path, for sync and async tests.
 
-    ``await client.get(...)`` (and every other method, with Flask's arguments:
+    ``client.get(...)`` (and every other method, with Flask's arguments:
     ``json=``, ``data=``, ``headers=``, ``query_string=``,
-    ``follow_redirects=``) returns Flask's test response, with the body read.
-    ``async with client:`` keeps the last request's context pushed for
-    inspection, like Flask's ``with client:``; ``async with
-    client.session_transaction() as session:`` edits the session.
+    ``follow_redirects=``) returns Flask's test response, with the body read,
+    in a sync test, and an awaitable of it in an async one. ``with client:``
+    (``async with``) keeps the last request's context pushed for inspection;
+    ``with client.session_transaction() as session:`` (``async with``) edits
+    the session.
 
     .. versionadded:: 0.5
     """
@@ -207,7 +209,7 @@ def on_aioflask_client(cls: type[flask.testing.FlaskClient]) -> type[FlaskClient
 
 
 class FlaskCliRunner(flask.testing.FlaskCliRunner):
-    """Flask's CLI test runner; ``await runner.invoke(...)``.
+    """Flask's CLI test runner: ``runner.invoke(...)``, or ``await`` it in a coroutine.
 
     The command runs on the bridge, so ``async def`` commands and ``await_``
     work inside it.
