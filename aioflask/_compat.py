@@ -23,6 +23,9 @@ the very option of ``flask run``)                         from Flask's
 ``jinja2.Template._get_default_module`` and its           none (``Template.module`` calls it)
 ``_async`` twin (``Template.module``, and so
 ``get_template_attribute``, in async mode)
+``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
+and ``flask aiorun`` restart the process on changes,      reloads only its own server)
+as ``flask run`` does)
 ========================================================  ==========================================
 
 Removed because a public way exists: Werkzeug's ``LimitedStream._pos`` and
@@ -35,6 +38,10 @@ from typing import Any
 
 from flask.cli import _debug_option as debug_option
 
+# Werkzeug's reloader (what `flask run` and Flask's app.run() use): it restarts
+# the process as it was started, so a script need not be importable.
+from werkzeug._reloader import run_with_reloader as run_with_reloader
+
 from .core.bridge import await_
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "current_object",
     "debug_option",
     "request_from_builder_args",
+    "run_with_reloader",
     "update_cookies_from_response",
 ]
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import flask
 import flask.cli
+import flask.testing
 from asgiref.sync import markcoroutinefunction
 from flask.cli import show_server_banner
 from flask.helpers import get_debug_flag
@@ -29,7 +30,7 @@ from .handshake import websocket_route
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
-from .testing import FlaskClient, FlaskCliRunner
+from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .threads import THREAD_MARK, run_blocking
 from .websockets import WebSocket
 from .wrappers import Request, Response, sync_body
@@ -74,7 +75,7 @@ class Flask(flask.Flask):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cli = AppGroup()
+        self.cli = AppGroup(self.name)
         # What ensure_sync answers for a plain function (Flask asks for every
         # view and hook of every request). Saves ~ENSURE_FIGURE instructions
         # per request (benchmarks/instructions.py).
@@ -229,11 +230,19 @@ class Flask(flask.Flask):
         return super().test_request_context(*args, **kwargs)  # type: ignore[return-value]
 
     def test_client(self, use_cookies: bool = True, **kwargs: Any) -> FlaskClient:
-        """Flask's ``test_client()``: an async client, ``await client.get(...)``."""
-        return super().test_client(use_cookies, **kwargs)  # type: ignore[return-value]
+        """Flask's ``test_client()``: ``client.get(...)`` in a sync test, ``await
+        client.get(...)`` in an async one; requests go through the ASGI app.
+
+        A ``test_client_class`` written for Flask's client (Flask-Login's
+        ``FlaskLoginClient``) is used on top of aioflask's.
+        """
+        cls = self.test_client_class
+        if cls is None or not issubclass(cls, flask.testing.FlaskClient):
+            return super().test_client(use_cookies, **kwargs)  # type: ignore[return-value]
+        return on_aioflask_client(cls)(self, self.response_class, use_cookies=use_cookies, **kwargs)
 
     def test_cli_runner(self, **kwargs: Any) -> FlaskCliRunner:
-        """Flask's ``test_cli_runner()``: ``await runner.invoke(...)``."""
+        """Flask's ``test_cli_runner()``: ``runner.invoke(...)``, awaited in a coroutine."""
         return super().test_cli_runner(**kwargs)  # type: ignore[return-value]
 
     def run(
@@ -246,12 +255,14 @@ class Flask(flask.Flask):
     ) -> None:
         """Serve the app with uvicorn (for development, like Flask's ``run``).
 
-        ``debug`` turns on Werkzeug's debugger (``use_debugger=False`` turns it
-        off again). There is no reloader here: uvicorn reloads by importing
-        the app anew, so use ``flask --app NAME aiorun --reload``. Other
-        keyword arguments go to :class:`uvicorn.Config` (``workers`` also
-        needs ``flask aiorun``). Does nothing under the ``flask`` command,
-        like Flask's.
+        Takes Flask's arguments: ``port=0`` binds a free port (printed);
+        ``debug`` turns on Werkzeug's debugger and reloader (``use_debugger``
+        and ``use_reloader`` turn them on or off); the reloader restarts the
+        process when a module or one of ``extra_files`` changes, ignoring
+        ``exclude_patterns``; ``ssl_context`` is a ``(cert_file, key_file)``
+        pair, ``"adhoc"`` or an :class:`ssl.SSLContext`. Other keyword
+        arguments go to :class:`uvicorn.Config` (``workers`` needs ``flask
+        aiorun``). Does nothing under the ``flask`` command, like Flask's.
         """
         if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
             return
@@ -266,14 +277,14 @@ class Flask(flask.Flask):
         if server_name:
             sn_host, _, sn_port = server_name.partition(":")
         host = host or sn_host or "127.0.0.1"
-        port = int(port if port is not None else sn_port or 5000)  # 0: any free port
+        if port is None:
+            port = int(sn_port or 5000)
         debugger = options.pop("use_debugger", self.debug)
-        if options.pop("use_reloader", False):
-            raise ValueError("app.run() cannot reload; use 'flask --app NAME aiorun --reload'.")
-        for werkzeug_only in ("threaded", "processes", "use_evalex"):
+        reload = options.pop("use_reloader", self.debug)
+        for werkzeug_only in ("threaded", "processes", "use_evalex", "passthrough_errors"):
             options.pop(werkzeug_only, None)
         show_server_banner(self.debug, self.name)
-        run_server(self, host=host, port=port, debugger=debugger, **options)
+        run_server(self, host=host, port=int(port), reload=reload, debugger=debugger, **options)
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import functools
+import os
+import ssl
 from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any
 
 import click
 import flask.cli
-from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_banner
+from flask.cli import (
+    CertParamType,
+    ScriptInfo,
+    SeparatedPathType,
+    pass_script_info,
+    show_server_banner,
+)
 from flask.helpers import get_debug_flag
 
 from ._compat import debug_option
@@ -55,15 +63,17 @@ class AppGroup(flask.cli.AppGroup):
 
 def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     cert = ctx.params.get("cert")
+    is_context = isinstance(cert, ssl.SSLContext)
     if value is not None and cert is None:
         raise click.BadParameter('"--cert" must also be specified.', ctx, param)
-    if cert is not None and value is None and cert != "adhoc":
+    if is_context and value is not None:
+        raise click.BadParameter('"--key" is not used when "--cert" is an SSLContext.', ctx, param)
+    if cert is not None and value is None and cert != "adhoc" and not is_context:
         raise click.BadParameter('"--key" is required when "--cert" is a file.', ctx, param)
     if cert == "adhoc" and value is not None:
         raise click.BadParameter('"--key" is not used with "--cert adhoc".', ctx, param)
-    if not isinstance(cert, (str, type(None))):
-        raise click.BadParameter("--cert takes a certificate file or 'adhoc'.", ctx, param)
-    ctx.params["cert"] = (cert, value)
+    # What app.run() takes as ssl_context.
+    ctx.params["cert"] = cert if cert == "adhoc" or is_context else (cert, value)
     return value
 
 
@@ -100,23 +110,44 @@ def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     type=click.IntRange(min=1),
     help="Number of worker processes.",
 )
+@click.option(
+    "--extra-files",
+    default=None,
+    type=SeparatedPathType(),
+    help=(
+        "Extra files that trigger a reload on change. Multiple paths"
+        f" are separated by {os.path.pathsep!r}."
+    ),
+)
+@click.option(
+    "--exclude-patterns",
+    default=None,
+    type=SeparatedPathType(),
+    help=(
+        "Files matching these fnmatch patterns will not trigger a reload"
+        " on change. Multiple patterns are separated by"
+        f" {os.path.pathsep!r}."
+    ),
+)
 @click.option("--log-level", default="info", help="uvicorn's log level.")
 @pass_script_info
 def aiorun_command(
     info: ScriptInfo,
     host: str,
     port: int,
-    cert: tuple[str | None, str | None] | None,
+    cert: Any,
     reload: bool | None,
     debugger: bool | None,
     workers: int,
+    extra_files: list[str] | None,
+    exclude_patterns: list[str] | None,
     log_level: str,
 ) -> None:
     """Serve the app with uvicorn: async views run on the event loop.
 
     Takes the options of 'flask run'. The reloader and the debugger are on by
-    default with the '--debug' option; the reloader and '--workers' load the
-    app again in new processes.
+    default with the '--debug' option; the reloader restarts the process on
+    a change, and '--workers' load the app again in new processes.
     """
     debug = get_debug_flag()
     if reload is None:
@@ -127,7 +158,7 @@ def aiorun_command(
         raise click.UsageError("--reload and --workers cannot be used together.")
     if debugger and workers > 1:
         raise click.UsageError("The debugger keeps state in one process: use --workers 1.")
-    certfile, keyfile = cert if cert else (None, None)
+    ssl_context = None if cert == (None, None) else cert
     # Fail early, in this process, if the app cannot be loaded.
     app = info.load_app()
     show_server_banner(debug, info.app_import_path)
@@ -138,8 +169,9 @@ def aiorun_command(
         reload=reload,
         workers=workers,
         debugger=debugger,
-        certfile=certfile,
-        keyfile=keyfile,
+        ssl_context=ssl_context,
+        extra_files=extra_files,
+        exclude_patterns=exclude_patterns,
         app_import_path=info.app_import_path,
         log_level=log_level,
     )

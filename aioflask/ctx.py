@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import flask.ctx
-from typing_extensions import Self
 
 from .core.bridge import run_sync
 
 __all__ = ["AppContext", "RequestContext"]
+
+_C = TypeVar("_C", bound="_AsyncWith")
 
 
 class _AsyncWith:
@@ -24,7 +25,7 @@ class _AsyncWith:
     push: Any
     pop: Any
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self: _C) -> _C:
         await run_sync(self.push)
         return self
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import socket
+import ssl
+import sys
 import tempfile
+import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from werkzeug.serving import is_running_from_reloader
+
+from ._compat import run_with_reloader
 
 if TYPE_CHECKING:
     from .app import Flask
@@ -16,6 +25,10 @@ __all__ = ["load_app_from_env", "run_server"]
 #: Environment variables that carry the app to uvicorn's worker processes.
 APP_ENV = "AIOFLASK_APP"
 DEBUGGER_ENV = "AIOFLASK_DEBUGGER"
+#: The listening socket, passed on to the processes the reloader starts.
+SERVER_FD_ENV = "AIOFLASK_SERVER_FD"
+#: Seconds a reloaded process waits for the server to shut down (at most).
+SHUTDOWN_WAIT = 10.0
 
 
 def use_debugger(app: Flask, host: str | None = None) -> Flask:
@@ -26,7 +39,8 @@ def use_debugger(app: Flask, host: str | None = None) -> Flask:
     if host:
         debugged.trusted_hosts.append(host)
     app.wsgi_app = debugged  # type: ignore[method-assign]
-    if debugged.pin is not None:
+    # (Behind the reloader, Werkzeug's debugger prints this itself.)
+    if debugged.pin is not None and not is_running_from_reloader():
         print(f" * Debugger is active!\n * Debugger PIN: {debugged.pin}", flush=True)
     return app
 
@@ -68,6 +82,67 @@ def _adhoc_certificate() -> tuple[str, str]:
     return cert_file, key_file
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A bound TCP socket that a restarted process can inherit (Werkzeug does the same)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _ssl_options(ssl_context: Any) -> tuple[str | None, str | None, ssl.SSLContext | None]:
+    """``ssl_context`` as Flask takes it: ``(cert, key)``, ``"adhoc"`` or an SSLContext."""
+    if ssl_context is None:
+        return None, None, None
+    if isinstance(ssl_context, ssl.SSLContext):
+        return None, None, ssl_context
+    if ssl_context == "adhoc":
+        return (*_adhoc_certificate(), None)
+    if isinstance(ssl_context, tuple) and len(ssl_context) == 2:
+        return ssl_context[0], ssl_context[1], None
+    raise TypeError(
+        "ssl_context must be a (cert_file, key_file) pair, 'adhoc' or an"
+        f" ssl.SSLContext, not {ssl_context!r}."
+    )
+
+
+def _serve(
+    target: Any, ssl_context: Any, sockets: list[socket.socket] | None, **options: Any
+) -> None:
+    """Serve ``target`` in this process (``uvicorn.run`` without its reloader and workers)."""
+    certfile, keyfile, context = _ssl_options(ssl_context)
+    config = uvicorn.Config(target, ssl_certfile=certfile, ssl_keyfile=keyfile, **options)
+    if context is not None:
+        config.load()  # then uvicorn uses the context given, as it is
+        config.ssl = context
+    server = uvicorn.Server(config)
+    if threading.current_thread() is not threading.main_thread():
+        # Behind the reloader, which exits the process from the main thread
+        # (on a change, or on SIGTERM): shut down first, as uvicorn does on a
+        # signal (lifespan shutdown, background tasks drained).
+        done = threading.Event()
+        atexit.register(_shut_down, server, done)
+    if sockets:
+        # uvicorn does not say where it listens when given the socket.
+        host, port = sockets[0].getsockname()[:2]
+        scheme = "https" if config.is_ssl or context is not None else "http"
+        print(f" * Running on {scheme}://{host}:{port} (Press CTRL+C to quit)", flush=True)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        if threading.current_thread() is not threading.main_thread():
+            done.set()
+    if not server.started:
+        sys.exit(3)  # uvicorn's exit code for a failed startup
+
+
+def _shut_down(server: uvicorn.Server, done: threading.Event) -> None:
+    server.should_exit = True
+    done.wait(SHUTDOWN_WAIT)
+
+
 def run_server(
     app: Flask | None,
     *,
@@ -76,41 +151,70 @@ def run_server(
     reload: bool = False,
     workers: int = 1,
     debugger: bool = False,
-    certfile: str | None = None,
-    keyfile: str | None = None,
+    ssl_context: Any = None,
+    extra_files: Iterable[str] | None = None,
+    exclude_patterns: Iterable[str] | None = None,
+    reloader_interval: float = 1,
+    reloader_type: str = "auto",
     app_import_path: str | None = None,
     **options: Any,
 ) -> None:
     """Serve with uvicorn until interrupted.
 
-    With ``reload`` or more than one worker, uvicorn starts new processes that
-    load the app again from ``app_import_path`` (the ``--app`` value; ``None``
-    finds ``app.py`` or ``wsgi.py`` as ``flask`` does); ``app`` is then unused.
-    Other keyword arguments go to :class:`uvicorn.Config`.
+    ``ssl_context`` is Flask's: a ``(cert_file, key_file)`` pair, ``"adhoc"``
+    or an :class:`ssl.SSLContext`. With ``reload``, Werkzeug's reloader
+    restarts the whole process when a module or one of ``extra_files``
+    changes, as ``flask run`` does; the listening socket, bound once, is
+    passed on (so ``port=0`` keeps its port). With more than one worker,
+    uvicorn starts new processes that load the app again from
+    ``app_import_path`` (the ``--app`` value; ``None`` finds ``app.py`` or
+    ``wsgi.py`` as ``flask`` does). Other keyword arguments go to
+    :class:`uvicorn.Config`.
     """
-    if certfile == "adhoc":
-        certfile, keyfile = _adhoc_certificate()
     options.setdefault("log_level", "info")
     options.setdefault("lifespan", "on")
-    if reload or workers > 1:
+    if workers > 1:
         os.environ[APP_ENV] = app_import_path or ""
         if debugger:
             os.environ[DEBUGGER_ENV] = host
-        target: Any = f"{__name__}:load_app_from_env"
-        options["factory"] = True
-    else:
-        if app is None:
-            app = load_app_from_env()
+        certfile, keyfile, context = _ssl_options(ssl_context)
+        if context is not None:
+            raise ValueError("With several workers, give ssl_context as (cert_file, key_file).")
+        uvicorn.run(
+            f"{__name__}:load_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            **options,
+        )
+        return
+    if app is None:
+        app = load_app_from_env()
+    if not reload:
         if debugger:
             use_debugger(app, host)
-        target = app
-    uvicorn.run(
-        target,
-        host=host,
-        port=port,
-        reload=reload,
-        workers=workers if workers > 1 else None,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        **options,
+        _serve(app, ssl_context, None, host=host, port=port, **options)
+        return
+    if not is_running_from_reloader():
+        # The watching process: bind once; each restarted process inherits it.
+        sock = _bind(host, port)
+        os.environ[SERVER_FD_ENV] = str(sock.fileno())
+        sock.detach()
+    else:
+        sock = socket.socket(fileno=int(os.environ[SERVER_FD_ENV]))
+        if debugger:  # in the process that serves only
+            use_debugger(app, host)
+
+    def serve() -> None:
+        _serve(app, ssl_context, [sock], **options)
+
+    run_with_reloader(
+        serve,
+        extra_files=extra_files,
+        exclude_patterns=exclude_patterns,
+        interval=reloader_interval,
+        reloader_type=reloader_type,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +57,18 @@ class BackgroundTasks:
     """
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
+        # A weak reference: the app holds this object, and an app must be
+        # freed as soon as its last reference goes (no cycle for the GC).
+        self._app = weakref.ref(app)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def app(self) -> Flask:
+        """The app these tasks belong to."""
+        app = self._app()
+        if app is None:
+            raise RuntimeError("The app of these background tasks was deleted.")
+        return app
 
     def __len__(self) -> int:
         """The number of tasks running now."""

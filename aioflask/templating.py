@@ -1,12 +1,13 @@
-"""Jinja on the bridge: templates may call async functions; ``await render_template()``.
+"""Jinja on the bridge: templates may call async functions; sync or awaited rendering.
 
 The app's Jinja environment compiles templates as Jinja's sync mode does (the
 fast one) and runs them on the bridge: an awaitable that a template's call
 returns is awaited there with :func:`~aioflask.await_`, and ``{% for %}``
 loops and Jinja's iterating filters go over async iterables item by item the
 same way, so ``{{ load_user() }}`` and ``{% for row in stream_rows() %}`` work
-as in Jinja's async mode. Flask's sync
-API (``flask.render_template``, which extensions call) keeps working inside a
+as in Jinja's async mode. ``render_template()`` and the others return the
+result to sync code and an awaitable to coroutines; Flask's own
+(``flask.render_template``, which extensions call) keeps working inside a
 request, and on a private loop outside one.
 
 ``app.jinja_options = {"enable_async": True}`` selects Jinja's own async mode
@@ -15,9 +16,7 @@ instead; its sync ``render()`` then waits through the bridge too.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from inspect import iscoroutinefunction
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -25,12 +24,14 @@ import flask.templating
 import jinja2
 import jinja2.compiler
 import jinja2.filters
+import jinja2.optimizer
 import jinja2.runtime
 import jinja2.tests
+import jinja2.visitor
 from jinja2 import nodes
 
 from ._compat import AsyncDefaultModule
-from .core.bridge import await_, iterate, make_sync, run_sync
+from .core.bridge import await_, dual, iterate, run_sync
 from .core.caches import BoundedCache
 
 if TYPE_CHECKING:
@@ -95,65 +96,83 @@ class Context(jinja2.runtime.Context):
         return _awaited(jinja2.runtime.Context.call(__self, __obj, *args, **kwargs))
 
 
-class CodeGenerator(jinja2.compiler.CodeGenerator):
-    """Jinja's sync code, with each ``{% for %}`` going over :func:`sync_iterable`."""
-
-    def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:  # noqa: N802
-        for loop in node.find_all(nodes.For):
-            wrap = nodes.ImportedName(f"{__name__}.sync_iterable", lineno=loop.lineno)
-            loop.iter = nodes.Call(wrap, [loop.iter], [], None, None, lineno=loop.lineno)
-            loop.iter.set_environment(self.environment)
-        super().visit_Template(node, frame)
-
-
 # Jinja's built-in filters and tests: they return no awaitables.
 _BUILTINS = {id(f) for f in (*jinja2.filters.FILTERS.values(), *jinja2.tests.TESTS.values())}
 
 
-def _template_function(func: Any) -> Any:
-    """A filter or test as the template calls it, Jinja's pass_* marks kept."""
-    if getattr(func, "jinja_async_variant", False):
-        # A built-in that iterates (list, map, join, ...): async iterables too.
-        @functools.wraps(func)
-        def iterating(first: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
-            return func(first, sync_iterable(value), *args, **kwargs)
+def _foldable(node: nodes.Node, env: jinja2.Environment) -> bool:
+    """Whether Jinja may compute ``node`` at compile time.
 
-        return iterating
-    if id(func) in _BUILTINS or not callable(func):
-        return func
-    if iscoroutinefunction(func):
-        return make_sync(func)
-
-    # Any other may return an awaitable (a sync decorator on an async function).
-    @functools.wraps(func)
-    def awaiting(*args: Any, **kwargs: Any) -> Any:
-        return _awaited(func(*args, **kwargs))
-
-    return awaiting
+    Jinja computes constant expressions when it compiles a template, filters
+    and tests included. One registered by the app may return an awaitable,
+    which only the rendering can await: such expressions wait for run time.
+    """
+    for n in (node, *node.find_all((nodes.Filter, nodes.Test))):
+        if isinstance(n, nodes.Filter):
+            func = env.filters.get(n.name)
+        elif isinstance(n, nodes.Test):
+            func = env.tests.get(n.name)
+        else:
+            continue
+        if id(func) not in _BUILTINS:
+            return False
+    return True
 
 
-class _Functions(dict[str, Any]):
-    """Filters and tests: awaitables they return are awaited where they are called."""
+class _Optimizer(jinja2.optimizer.Optimizer):
+    """Jinja's optimizer, leaving expressions with the app's filters and tests alone."""
 
-    def __init__(self, functions: dict[str, Any]) -> None:
-        super().__init__()
-        self.update(functions)
+    def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
+        assert self.environment is not None
+        if not _foldable(node, self.environment):
+            return jinja2.visitor.NodeTransformer.generic_visit(self, node, *args, **kwargs)
+        return super().generic_visit(node, *args, **kwargs)
 
-    def __setitem__(self, name: str, func: Any) -> None:
-        super().__setitem__(name, _template_function(func))
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for name, func in dict(*args, **kwargs).items():
-            self[name] = func
+class CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's sync code, awaiting what filters and tests return.
 
-    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
-        self.update(other)
-        return self
+    Each ``{% for %}`` and each iterating built-in filter (``list``, ``join``,
+    ``map``...) goes over :func:`sync_iterable`; the result of each filter
+    and test goes through :func:`awaited`. The registered functions stay
+    themselves (``env.filters["name"] is f``).
+    """
 
-    def setdefault(self, name: str, func: Any = None) -> Any:
-        if name not in self:
-            self[name] = func
-        return self[name]
+    def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:  # noqa: N802
+        for loop in node.find_all(nodes.For):
+            loop.iter = self._call(sync_iterable, loop.iter)
+        for flt in node.find_all(nodes.Filter):
+            func = self.environment.filters.get(flt.name)
+            if flt.node is not None and getattr(func, "jinja_async_variant", False):
+                flt.node = self._call(sync_iterable, flt.node)
+        super().visit_Template(node, frame)
+
+    def _call(self, func: Callable[..., Any], arg: nodes.Node) -> nodes.Call:
+        name = nodes.ImportedName(f"{__name__}.{func.__name__}", lineno=arg.lineno)
+        call = nodes.Call(name, [arg], [], None, None, lineno=arg.lineno)
+        call.set_environment(self.environment)
+        return call
+
+    def __init__(self, environment: jinja2.Environment, *args: Any, **kwargs: Any) -> None:
+        super().__init__(environment, *args, **kwargs)
+        if self.optimizer is not None:
+            self.optimizer = _Optimizer(environment)
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize: Any) -> str:
+        # Jinja's own precomputing of constant {{ expressions }}: see _Optimizer.
+        if not _foldable(node, self.environment):
+            raise nodes.Impossible()
+        return super()._output_child_to_const(node, frame, finalize)
+
+    def visit_Filter(self, node: nodes.Filter, frame: Any) -> None:  # noqa: N802
+        self.write("environment.awaited(")
+        super().visit_Filter(node, frame)
+        self.write(")")
+
+    def visit_Test(self, node: nodes.Test, frame: Any) -> None:  # noqa: N802
+        self.write("environment.awaited(")
+        super().visit_Test(node, frame)
+        self.write(")")
 
 
 class Template(AsyncDefaultModule, jinja2.Template):
@@ -191,6 +210,8 @@ class Environment(flask.templating.Environment):
     template_class = Template
     context_class: type[jinja2.runtime.Context] = Context
     code_generator_class: type[jinja2.compiler.CodeGenerator] = CodeGenerator
+    #: What compiled templates call on each filter's and test's result.
+    awaited = staticmethod(_awaited)
 
     def __init__(self, app: Flask, **options: Any) -> None:
         super().__init__(app, **options)
@@ -198,19 +219,26 @@ class Environment(flask.templating.Environment):
             # Jinja's async mode awaits and iterates by itself.
             self.context_class = jinja2.runtime.Context
             self.code_generator_class = jinja2.compiler.CodeGenerator
-        else:
-            self.filters = _Functions(self.filters)
-            self.tests = _Functions(self.tests)
+
+    def call_filter(self, *args: Any, **kwargs: Any) -> Any:
+        # As filters called by others (``map("name")``) see it.
+        return _awaited(super().call_filter(*args, **kwargs))
+
+    def call_test(self, *args: Any, **kwargs: Any) -> Any:
+        return _awaited(super().call_test(*args, **kwargs))
 
 
+@dual(flask.render_template)
 async def render_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template],
     **context: Any,
 ) -> str:
-    """Render a template by name with the given context (awaitable).
+    """Render a template by name with the given context.
 
-    Flask's :func:`flask.render_template`, awaited: context processors and
-    the ``before_render_template`` / ``template_rendered`` signals run as in
+    Flask's :func:`flask.render_template`: called from sync code (a sync
+    view, a sync test) it returns the string, in a coroutine (an ``async
+    def`` view) an awaitable of it. Context processors and the
+    ``before_render_template`` / ``template_rendered`` signals run as in
     Flask, and may be ``async def``.
 
     .. versionadded:: 0.5
@@ -218,8 +246,9 @@ async def render_template(
     return await run_sync(flask.render_template, template_name_or_list, **context)
 
 
+@dual(flask.render_template_string)
 async def render_template_string(source: str, **context: Any) -> str:
-    """Render a template from a source string with the given context (awaitable).
+    """Render a template from a source string; returns as :func:`render_template` does.
 
     .. versionadded:: 0.5
     """
@@ -239,12 +268,15 @@ async def _aiterate(iterator: Iterator[str]) -> AsyncGenerator[str, object]:
             await run_sync(close)
 
 
+@dual(flask.stream_template)
 async def stream_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template],
     **context: Any,
 ) -> AsyncIterator[str]:
-    """Render a template by name as a stream: an async iterator of strings.
+    """Render a template by name as a stream of strings.
 
+    Called from sync code it is Flask's :func:`flask.stream_template` (an
+    iterator); in a coroutine it returns an awaitable of an async iterator.
     Return it from a view to stream the response; the request context stays
     available while it renders.
 
@@ -254,8 +286,9 @@ async def stream_template(
     return _aiterate(it)
 
 
+@dual(flask.stream_template_string)
 async def stream_template_string(source: str, **context: Any) -> AsyncIterator[str]:
-    """Render a template from a source string as an async iterator of strings.
+    """Render a template from a source string as a stream; see :func:`stream_template`.
 
     .. versionadded:: 0.5
     """

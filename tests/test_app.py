@@ -1226,3 +1226,18 @@ async def test_a_client_gone_mid_stream_leaves_the_connection_disconnected(app):
     assert connection.state is HTTPState.DISCONNECTED
     with pytest.raises(ClientDisconnected):
         connection.send({"type": "http.response.body", "body": b"late"})
+
+
+def test_app_is_freed_at_zero_refcount_and_names_its_cli() -> None:
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        app = aioflask.Flask("freed")
+        assert app.cli.name == "freed"
+        ref = weakref.ref(app)
+        del app
+        assert ref() is None  # no reference cycle: freed without the GC
+    finally:
+        gc.enable()

@@ -918,3 +918,99 @@ async def test_cancellation_absorbed_by_the_task_itself():
 
     await asyncio.wait_for(request(), 5)
     assert results == [True, "went on"]
+
+
+# -- dual: one API, sync or async, decided by where it is called --------------------------
+
+
+@bridge.dual()
+async def _doubled(x: int) -> int:
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+def test_dual_returns_the_result_where_no_loop_runs() -> None:
+    assert bridge.called_from_sync()
+    assert _doubled(21) == 42
+
+
+async def test_dual_returns_an_awaitable_in_a_coroutine() -> None:
+    assert not bridge.called_from_sync()
+    pending = _doubled(21)
+    assert inspect.isawaitable(pending)
+    assert await pending == 42
+    assert await asyncio.create_task(_doubled(1)) == 2  # a coroutine, as it was
+
+
+async def test_dual_on_the_bridge_follows_the_code_that_calls() -> None:
+    def sync_code() -> int:
+        assert bridge.called_from_sync()
+        return _doubled(1)  # type: ignore[no-any-return]
+
+    async def async_code() -> int:
+        assert not bridge.called_from_sync()
+        return await _doubled(2)  # type: ignore[no-any-return]
+
+    def sync_calling_async() -> int:
+        # A sync view awaiting an async function that awaits a dual one.
+        return await_(async_code()) + sync_code()
+
+    assert await run_sync(sync_code) == 2
+    assert await run_sync(sync_calling_async) == 6
+
+
+async def test_a_forgotten_await_is_a_clear_error() -> None:
+    pending = _doubled(1)
+    with pytest.raises(TypeError, match=r"called in a coroutine.*write 'await _doubled\(\.\.\.\)'"):
+        pending.real  # noqa: B018
+    with pytest.raises(TypeError, match="write 'await"):
+        list(_doubled(1))
+
+
+class _SyncCM:
+    def __init__(self, waits: bool) -> None:
+        self.waits = waits
+        self.log: list[str] = []
+
+    def __enter__(self) -> str:
+        if self.waits:
+            await_(asyncio.sleep(0))
+        self.log.append("enter")
+        return "value"
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.append("exit")
+
+
+def test_dual_context_from_sync_code() -> None:
+    cm = _SyncCM(waits=True)
+    with bridge.DualContext(cm, "thing()") as value:
+        assert value == "value"
+    assert cm.log == ["enter", "exit"]
+
+
+async def test_dual_context_in_a_coroutine() -> None:
+    cm = _SyncCM(waits=True)
+    async with bridge.DualContext(cm, "thing()") as value:
+        assert value == "value"
+    # `with` in a coroutine works while nothing needs to wait...
+    with bridge.DualContext(_SyncCM(waits=False), "thing()"):
+        pass
+    # ...and says what to write when something does.
+    wrong = bridge.DualContext(_SyncCM(waits=True), "thing()")
+    with pytest.raises(AwaitOutsideBridgeError, match=r"write 'async with thing\(\)' here"):
+        wrong.__enter__()
+    assert cm.log == ["enter", "exit"]
+
+
+def test_await_without_a_loop_keeps_context_variables_in_the_callers_context() -> None:
+    async def set_it() -> None:
+        await asyncio.sleep(0)
+        var.set("set by the coroutine")
+
+    token = var.set("before")
+    try:
+        await_(set_it())
+        assert var.get() == "set by the coroutine"
+    finally:
+        var.reset(token)

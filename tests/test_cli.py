@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -46,8 +47,12 @@ class AiorunProcess(UvicornProcess):
         deadline = time.monotonic() + timeout
         while self.port is None and time.monotonic() < deadline:
             # The base class knows http:// only.
-            match = re.search(r"Uvicorn running on https://127\.0\.0\.1:(\d+)", self.log)
-            if match:
+            # uvicorn's line, or the one printed where uvicorn is given the
+            # socket (behind the reloader).
+            match = re.search(
+                r"(?:Uvicorn running|\* Running) on https?://127\.0\.0\.1:(\d+)", self.log
+            )
+            if match and "Uvicorn running on http://" not in match.group(0):
                 self.port = int(match.group(1))
             elif "Uvicorn running on http://" in self.log or self.process.poll() is not None:
                 break
@@ -137,22 +142,28 @@ def test_aiorun_reload_restarts_on_change(aiorun, tmp_path: Path) -> None:  # ty
     project.mkdir()
     source = (CLIAPP / "factory.py").read_text()
     (project / "factory.py").write_text(source)
-    server = aiorun("--app", "factory:create_app", "aiorun", "--reload", "--port", "0", cwd=project)
-    assert httpx.get(server.url + "/").json()["greeting"] == "hello"
-    time.sleep(0.5)
+    (project / "skip_me.py").write_text("")
+    extra = project / "extra.txt"
+    extra.write_text("a")
+    server = aiorun(
+        *("--app", "factory:create_app", "aiorun", "--reload", "--port", "0"),
+        *("--extra-files", str(extra), "--exclude-patterns", "*skip_me*"),
+        cwd=project,
+    )
+    url = f"http://127.0.0.1:{server.port}/"
+    first = httpx.get(url).json()
+    assert first["greeting"] == "hello"
+    time.sleep(1.5)  # the reloader polls once a second
     (project / "factory.py").write_text(
         source.replace('greeting: str = "hello"', 'greeting: str = "reloaded"')
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(server.url + "/").json()["greeting"] == "reloaded":
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, server.log
-        time.sleep(0.2)
-    assert "Reloading" in server.log or "change" in server.log.lower()
+    _wait_for(server, url, lambda r: r.json()["greeting"] == "reloaded")
+    assert "Detected change in" in server.log
+    reloaded = httpx.get(url).json()
+    extra.write_text("b")
+    _wait_for(server, url, lambda r: r.json()["pid"] != reloaded["pid"])
+    assert f"Detected change in {str(extra)!r}" in server.log
+    assert "skip_me" not in server.log
 
 
 def test_aiorun_workers_serve_from_several_processes(aiorun) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +193,9 @@ def test_app_run_serves_with_uvicorn_and_the_debugger(aiorun, tmp_path: Path) ->
         "from factory import create_app\n"
         "app = create_app('from app.run')\n"
         "if __name__ == '__main__':\n"
-        "    app.run(port=0, debug=True, load_dotenv=False)\n"
+        # Without the reloader: a signal to the process group makes it kill
+        # the serving process (as Werkzeug's does), with no graceful shutdown.
+        "    app.run(port=0, debug=True, use_reloader=False, load_dotenv=False)\n"
     )
     server = aiorun(command=[sys.executable, str(script)], cwd=tmp_path)
     body = httpx.get(server.url + "/").json()
@@ -196,10 +209,84 @@ def test_app_run_serves_with_uvicorn_and_the_debugger(aiorun, tmp_path: Path) ->
     assert "Application shutdown complete" in server.log
 
 
-def test_app_run_refuses_the_reloader() -> None:
-    app = Flask("no_reload")
-    with pytest.raises(ValueError, match="aiorun --reload"):
-        app.run(use_reloader=True, load_dotenv=False)
+def _wait_for(server: AiorunProcess, url: str, check: Callable[[httpx.Response], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if check(httpx.get(url, verify=False)):
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, server.log
+        time.sleep(0.2)
+
+
+def test_app_run_reloads_on_change_with_port_0_and_https(aiorun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("cryptography")
+    from werkzeug.serving import make_ssl_devcert
+
+    cert, key = make_ssl_devcert(str(tmp_path / "dev"), host="localhost")
+    extra = tmp_path / "settings.cfg"
+    extra.write_text("a")
+    # A name that cannot be imported: the reloader restarts the command itself.
+    script = tmp_path / "run-app.py"
+    source = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(CLIAPP)!r})\n"
+        "from factory import create_app\n"
+        "app = create_app('first')\n"
+        "if __name__ == '__main__':\n"
+        f"    app.run(port=0, debug=True, load_dotenv=False, ssl_context=({cert!r}, {key!r}),"
+        f" extra_files=[{str(extra)!r}], reloader_interval=0.1)\n"
+    )
+    script.write_text(source)
+    server = aiorun(command=[sys.executable, str(script)], cwd=tmp_path)
+    url = f"https://127.0.0.1:{server.port}/"
+    body = httpx.get(url, verify=False).json()
+    assert (body["greeting"], body["scheme"], body["debug"]) == ("first", "https", True)
+
+    script.write_text(source.replace("'first'", "'second'"))
+    _wait_for(server, url, lambda r: r.json()["greeting"] == "second")
+    assert "Detected change in" in server.log
+
+    second_pid = httpx.get(url, verify=False).json()["pid"]
+    extra.write_text("b")  # an extra file restarts the server too
+    _wait_for(server, url, lambda r: r.json()["pid"] != second_pid)
+    assert f"Detected change in {str(extra)!r}" in server.log
+
+
+def test_app_run_takes_an_ssl_context_object(aiorun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("cryptography")
+    from werkzeug.serving import make_ssl_devcert
+
+    cert, key = make_ssl_devcert(str(tmp_path / "dev"), host="localhost")
+    script = tmp_path / "run_app.py"
+    script.write_text(
+        "import ssl, sys\n"
+        f"sys.path.insert(0, {str(CLIAPP)!r})\n"
+        "from factory import create_app\n"
+        "context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        f"context.load_cert_chain({cert!r}, {key!r})\n"
+        "create_app('tls').run(port=0, load_dotenv=False, ssl_context=context)\n"
+    )
+    server = aiorun(command=[sys.executable, str(script)], cwd=tmp_path)
+    body = httpx.get(f"https://127.0.0.1:{server.port}/", verify=False).json()
+    assert (body["greeting"], body["scheme"]) == ("tls", "https")
+
+
+def test_app_run_maps_flasks_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aioflask.app
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(aioflask.app, "run_server", lambda app, **kw: calls.append(kw))
+    app = Flask("mapped")
+    app.run(port=0, load_dotenv=False, threaded=True)
+    assert (calls[-1]["port"], calls[-1]["reload"], calls[-1]["debugger"]) == (0, False, False)
+    assert not app.jinja_env.auto_reload
+    app.run(debug=True, load_dotenv=False, use_debugger=False, ssl_context="adhoc")
+    assert (calls[-1]["port"], calls[-1]["reload"], calls[-1]["debugger"]) == (5000, True, False)
+    assert calls[-1]["ssl_context"] == "adhoc"
+    assert app.jinja_env.auto_reload  # Flask's debug mode reloads templates
 
 
 def test_aiorun_rejects_bad_option_combinations(tmp_path: Path) -> None:

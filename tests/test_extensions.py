@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask_caching import Cache
 from flask_cors import CORS, cross_origin
 from flask_login import (
+    FlaskLoginClient,
     LoginManager,
     UserMixin,
     current_user,
@@ -147,6 +148,25 @@ def login_app(*, async_loader: bool) -> tuple[Flask, list[str]]:
         return {"authenticated": user.is_authenticated}
 
     return app, loads
+
+
+@pytest.mark.parametrize("async_loader", [False, True], ids=["sync-loader", "async-loader"])
+def test_flask_login_client_in_a_sync_test(async_loader: bool) -> None:
+    """Flask-Login's own test client subclass, unmodified, in a sync test."""
+    app, _ = login_app(async_loader=async_loader)
+    app.test_client_class = FlaskLoginClient
+    client = app.test_client(user=User("2"))
+    assert isinstance(client, aioflask.testing.FlaskClient)  # requests go through ASGI
+    assert client.get("/me").json == {"id": "2", "name": "alan"}
+    assert client.get("/template").text == "2"
+    assert app.test_client().get("/me").status_code == 401
+
+
+async def test_flask_login_client_in_an_async_test() -> None:
+    app, _ = login_app(async_loader=True)
+    app.test_client_class = FlaskLoginClient
+    client = app.test_client(user=User("1"))
+    assert (await client.get("/me")).json == {"id": "1", "name": "ada"}
 
 
 @pytest.mark.parametrize("async_loader", [False, True], ids=["sync-loader", "async-loader"])

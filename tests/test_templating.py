@@ -358,3 +358,41 @@ async def test_templates_await_what_sync_filters_and_calls_return(app: Flask) ->
     tree = Tree("a", Tree("b", Tree("c")), Tree("d"))
     text = await rendered(app, source, both=Both, both_value=Both(), tree=tree)
     assert text == "[7, 8] 01 A True False a(b(c())d())"
+
+
+def test_render_and_stream_template_in_sync_views(app: Flask) -> None:
+    @app.get("/")
+    def index() -> str:
+        return aioflask.render_template("hello.html", name="sync")
+
+    @app.get("/string")
+    def string() -> str:
+        return aioflask.render_template_string("{{ 6 * 7 }} {{ where }}")
+
+    @app.get("/stream")
+    def stream() -> Any:
+        return aioflask.stream_template_string("{% for i in range(3) %}{{ i }}{% endfor %}")
+
+    client = app.test_client()  # a sync test: Flask's way
+    assert client.get("/").text == "<p>Hello sync from aioflask</p>"
+    assert client.get("/string").text == "42 aioflask"
+    assert client.get("/stream").text == "012"
+    with app.test_request_context():
+        assert aioflask.render_template_string("{{ where }}") == "aioflask"
+        assert "".join(aioflask.stream_template_string("{{ where }}")) == "aioflask"
+
+
+async def test_registered_filters_and_tests_stay_themselves(app: Flask) -> None:
+    async def shout(value: str) -> str:
+        await asyncio.sleep(0)
+        return value.upper()
+
+    def odd(value: int) -> bool:
+        return value % 2 == 1
+
+    app.add_template_filter(shout)
+    app.jinja_env.tests["odd"] = odd
+    assert app.jinja_env.filters["shout"] is shout
+    assert app.jinja_env.tests["odd"] is odd
+    source = "{{ 'a'|shout }} {{ 3 is odd }} {{ ['b', 'c']|map('shout')|join }}"
+    assert await rendered(app, source) == "A True BC"

@@ -223,3 +223,117 @@ async def test_cli_runner_invoke_is_awaitable(app: Flask) -> None:
     result = await app.test_cli_runner().invoke(args=["hello"])
     assert result.exit_code == 0, result.output
     assert result.output == f"hello from {app.name}\n"
+
+
+# -- The same client from sync tests (Flask's way) ---------------------------------------
+
+
+def test_sync_test_gets_responses(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/echo?a=1", json={"x": 1}, headers={"X-Test": "sync"})
+    assert response.status_code == 200
+    assert response.json["json"] == {"x": 1}
+    assert response.json["scope_type"] == "http"  # through app(scope, receive, send)
+    followed = client.get("/login?user=ada", follow_redirects=True)
+    assert followed.json == {"user": "ada"}
+    assert [r.status_code for r in followed.history] == [302]
+
+
+def test_sync_with_client_keeps_the_last_request_context(client) -> None:  # type: ignore[no-untyped-def]
+    with client:
+        client.get("/echo?first=1")
+        client.get("/echo?second=2", headers={"X-Test": "kept"})
+        # Pushed while the app ran on its private loop, visible here.
+        assert request.args.to_dict() == {"second": "2"}
+        assert request.headers["X-Test"] == "kept"
+    with pytest.raises(RuntimeError):
+        request.path  # noqa: B018
+
+
+def test_sync_session_transaction_and_cookies(client) -> None:  # type: ignore[no-untyped-def]
+    with client.session_transaction() as sess:
+        sess["user"] = "bob"
+    assert client.get("/whoami").json == {"user": "bob"}
+    with client.session_transaction() as sess:
+        assert sess["user"] == "bob"
+    client.set_cookie("flavour", "mint")
+    assert client.get("/cookie").text == "mint"
+
+
+def test_sync_cli_runner_invoke(app: Flask) -> None:
+    @app.cli.command("hello")
+    async def hello() -> None:
+        await asyncio.sleep(0)
+        print("hello from", app.name)
+
+    result = app.test_cli_runner().invoke(args=["hello"])
+    assert result.output == f"hello from {app.name}\n"
+
+
+def test_sync_lifespan(app: Flask) -> None:
+    events: list[str] = []
+    app.before_serving(lambda: events.append("start"))
+    app.after_serving(lambda: events.append("stop"))
+    client = app.test_client()
+    with client.lifespan():
+        assert events == ["start"]
+        assert client.get("/whoami").status_code == 200
+    assert events == ["start", "stop"]
+
+
+async def test_forgotten_await_says_what_to_write(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/echo")
+    with pytest.raises(TypeError, match=r"write 'await client.get\(\.\.\.\)'"):
+        response.status_code  # noqa: B018
+    assert (await client.get("/echo")).status_code == 200
+
+
+def test_sync_websocket_session(app: Flask) -> None:
+    from aioflask import websocket
+
+    @app.websocket("/ws")
+    async def ws_echo() -> None:
+        await websocket.accept()
+        async for message in websocket:
+            if message == "bye":
+                await websocket.close(1000)
+                return
+            await websocket.send(f"echo: {message}")
+
+    client = app.test_client()
+    with client.websocket("/ws") as ws:
+        ws.send("hi")
+        assert ws.receive() == "echo: hi"
+        ws.send_json({"a": 1})
+        assert ws.receive() == 'echo: {"a": 1}'
+        ws.send("bye")
+        assert list(ws) == []
+        assert ws.close_code == 1000
+
+
+def test_sync_stream(app: Flask) -> None:
+    closed: list[bool] = []
+
+    @app.get("/ticks")
+    async def ticks() -> object:
+        async def generate():  # type: ignore[no-untyped-def]
+            try:
+                for i in range(1000):
+                    yield f"tick {i}\n"
+                    await asyncio.sleep(0)
+            finally:
+                closed.append(True)
+
+        return generate()
+
+    @app.get("/short")
+    def short() -> object:
+        return iter(["a", "b"])
+
+    client = app.test_client()
+    with client.stream("GET", "/ticks") as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        assert [next(chunks), next(chunks)] == [b"tick 0\n", b"tick 1\n"]
+    assert closed == [True]  # leaving the block disconnected the client
+    with client.stream("GET", "/short") as response:
+        assert response.read() == b"ab"

@@ -170,7 +170,7 @@ def _join(chunks: list[bytes]) -> bytes:
 class InputStream:
     """``wsgi.input``: reads the request body from the server on demand.
 
-    Each message is pulled through :func:`~aioflask.bridge.await_` when the
+    Each message is pulled through :func:`~aioflask.core.bridge.await_` when the
     application reads past what it already has; nothing is read ahead.
     """
 

@@ -22,15 +22,19 @@ import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Iterator
 from concurrent.futures import Executor
 from types import CoroutineType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import greenlet
 
 __all__ = [
     "AwaitOutsideBridgeError",
+    "Awaiting",
     "Cancellation",
+    "DualContext",
     "await_",
+    "called_from_sync",
     "drive",
+    "dual",
     "in_bridge",
     "iterate",
     "make_sync",
@@ -67,7 +71,13 @@ class _BridgeGreenlet(greenlet.greenlet):  # type: ignore[misc]
     waiting one a fraction of that.
     """
 
-    __slots__ = ()
+    # Whether a coroutine is being stepped in this greenlet (see _step_here):
+    # code it calls counts as async code for called_from_sync().
+    __slots__ = ("stepping",)
+
+    def __init__(self, run: Callable[..., Any]) -> None:
+        super().__init__(run)
+        self.stepping = False
 
 
 class _Done:
@@ -123,6 +133,7 @@ async def drive(
     args: tuple[Any, ...] = (),
     kwargs: dict[str, Any] | None = None,
     on_suspend: Callable[[], bool] | None = None,
+    context: contextvars.Context | None = None,
 ) -> T:
     """Run ``fn(*args, **kwargs)`` in a worker greenlet and serve its awaits.
 
@@ -130,6 +141,8 @@ async def drive(
         until it returns True (so costs that only matter to code that
         suspends, such as watching for a client disconnect, are paid only by
         such code, and only once).
+    :param context: the context variables the function runs in; by default
+        the caller's (the same ``Context`` object, not a copy).
     """
     __tracebackhide__ = True  # pytest
     __traceback_hide__ = True  # Werkzeug's debugger
@@ -142,7 +155,7 @@ async def drive(
     # worker (the app and request contexts) must be visible to the coroutines
     # the parent awaits for it, and vice versa. A greenlet otherwise runs in
     # a context of its own.
-    worker.gr_context = current.gr_context
+    worker.gr_context = current.gr_context if context is None else context
     result: Any = worker.switch([fn, args, kwargs or _NO_KWARGS])
     cancelled: BaseException | None = None
     try:
@@ -216,7 +229,7 @@ def await_(aw: Awaitable[T]) -> T:
     __traceback_hide__ = True
     current = greenlet.getcurrent()
     if isinstance(current, _BridgeGreenlet):
-        return _step_here(aw, current.parent)
+        return _step_here(aw, current)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -229,12 +242,17 @@ def await_(aw: Awaitable[T]) -> T:
             " can only wait from sync code started through the bridge (a view,"
             " hook or handler, or aioflask.bridge.run_sync()). Use 'await' here."
         )
+    # On the bridge there, so that sync code the awaitable calls may wait too,
+    # and in this thread's own Context (not the loop task's copy): context
+    # variables the awaitable sets, such as the request context a test
+    # client keeps for a `with client:` block, stay visible to the caller.
+    contextvars.copy_context()  # makes sure this thread has a Context
+    run = drive(await_, (aw,), context=current.gr_context)
     loop = _thread_loop.get(None)
     if loop is not None and loop.is_running():
         # A worker thread of a running loop: run it there, block this thread.
-        # On the bridge there, so that sync code the awaitable calls may wait too.
-        return asyncio.run_coroutine_threadsafe(run_sync(await_, aw), loop).result()  # type: ignore[no-any-return]
-    return _private_loop().run_until_complete(run_sync(await_, aw))  # type: ignore[no-any-return]
+        return asyncio.run_coroutine_threadsafe(run, loop).result()  # type: ignore[no-any-return]
+    return _private_loop().run_until_complete(run)  # type: ignore[no-any-return]
 
 
 def make_sync(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
@@ -245,6 +263,151 @@ def make_sync(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         return await_(func(*args, **kwargs))
 
     return wrapper
+
+
+def called_from_sync() -> bool:
+    """Whether the caller is sync code that may wait, as Flask's code does.
+
+    True in a bridge greenlet running sync code (a sync view, hook, command,
+    or :func:`run_sync`'s function) and where no event loop runs in this
+    thread (a sync test, a script); False in a coroutine: one running on the
+    loop (an async test), or an ``async def`` view stepped on the bridge, and
+    sync code that it calls directly. This is how :func:`dual` functions
+    decide what they return.
+
+    .. versionadded:: 0.5
+    """
+    current = greenlet.getcurrent()
+    if isinstance(current, _BridgeGreenlet):
+        return not current.stepping
+    return asyncio._get_running_loop() is None
+
+
+class Awaiting(Coroutine[Any, Any, T]):
+    """What a :func:`dual` function returns to a coroutine: ``await`` it.
+
+    It is a coroutine (``asyncio.create_task()`` takes it too); using it as
+    the result itself raises an error that says to ``await`` it.
+    """
+
+    __slots__ = ("_call", "_coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, T], call: str) -> None:
+        self._coro = coro
+        self._call = call
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self._coro.__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def _misused(self) -> TypeError:
+        self._coro.close()  # never awaited: no "never awaited" warning later
+        return TypeError(
+            f"{self._call} was called in a coroutine, so it returned an awaitable:"
+            f" write 'await {self._call}'. (Called from sync code, it returns the"
+            " result.)"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._misused()
+
+    def __iter__(self) -> Iterator[Any]:
+        raise self._misused()
+
+
+def dual(
+    sync: Callable[..., Any] | None = None, call: str | None = None
+) -> Callable[[Callable[..., Coroutine[Any, Any, Any]]], Callable[..., Any]]:
+    """Make a coroutine function answer sync callers with its result.
+
+    The decorated function returns its result when :func:`called_from_sync`
+    (by calling ``sync``, or by waiting for the coroutine function with
+    :func:`await_`), and an :class:`Awaiting` of it otherwise::
+
+        @dual(flask.render_template)
+        async def render_template(name, **context): ...
+
+    :param call: how a call reads in the error about a missing ``await``
+        (default: ``"name(...)"``).
+
+    .. versionadded:: 0.5
+    """
+
+    def decorator(func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+        shown = call or f"{func.__name__}(...)"
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not called_from_sync():
+                return Awaiting(func(*args, **kwargs), shown)
+            if sync is not None:
+                return sync(*args, **kwargs)
+            return await_(func(*args, **kwargs))
+
+        return wrapper
+
+    return decorator
+
+
+class DualContext(Generic[T]):
+    """A context manager for both ``with`` (sync code) and ``async with`` (coroutines).
+
+    Built from a sync context manager, ``async with`` runs it on the bridge
+    (:func:`run_sync`); built from an async one, ``with`` waits for it with
+    :func:`await_`. In a coroutine on the loop, ``with`` a context that must
+    wait raises an error that says to write ``async with``.
+
+    .. versionadded:: 0.5
+    """
+
+    __slots__ = ("_cm", "_is_async", "_name")
+
+    def __init__(self, cm: Any, name: str) -> None:
+        self._cm = cm
+        self._is_async = hasattr(cm, "__aenter__")
+        self._name = name
+
+    def _wrong_with(self) -> AwaitOutsideBridgeError:
+        return AwaitOutsideBridgeError(
+            f"'with {self._name}' cannot wait in a coroutine running on the event"
+            f" loop: write 'async with {self._name}' here."
+        )
+
+    def __enter__(self) -> T:
+        if not self._is_async:
+            try:
+                return self._cm.__enter__()  # type: ignore[no-any-return]
+            except AwaitOutsideBridgeError as exc:
+                raise self._wrong_with() from exc
+        if not called_from_sync():
+            raise self._wrong_with()
+        return await_(self._cm.__aenter__())  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        if not self._is_async:
+            try:
+                return self._cm.__exit__(*exc_info)  # type: ignore[no-any-return]
+            except AwaitOutsideBridgeError as exc:
+                raise self._wrong_with() from exc
+        return await_(self._cm.__aexit__(*exc_info))  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> T:
+        if self._is_async:
+            return await self._cm.__aenter__()  # type: ignore[no-any-return]
+        return await run_sync(self._cm.__enter__)
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        if self._is_async:
+            return await self._cm.__aexit__(*exc_info)  # type: ignore[no-any-return]
+        return await run_sync(self._cm.__exit__, *exc_info)
 
 
 def _still_cancelling() -> bool:
@@ -360,7 +523,7 @@ class _Yield:
         return (yield self.obj)
 
 
-def _step_here(aw: Awaitable[T], parent: greenlet.greenlet) -> T:
+def _step_here(aw: Awaitable[T], current: _BridgeGreenlet) -> T:
     """Run ``aw`` in the current (bridge) greenlet, step by step.
 
     The awaitable's own code runs here, so sync code it calls may itself
@@ -370,6 +533,14 @@ def _step_here(aw: Awaitable[T], parent: greenlet.greenlet) -> T:
     """
     __traceback_hide__ = True  # Werkzeug's debugger
     it: Any = aw if type(aw) is CoroutineType else aw.__await__()
+    stepping, current.stepping = current.stepping, True
+    try:
+        return _step(it, current.parent)  # type: ignore[no-any-return]
+    finally:
+        current.stepping = stepping
+
+
+def _step(it: Any, parent: greenlet.greenlet) -> Any:
     value: Any = None
     error: BaseException | None = None
     while True:
@@ -380,7 +551,7 @@ def _step_here(aw: Awaitable[T], parent: greenlet.greenlet) -> T:
                 exc, error = error, None
                 yielded = it.throw(exc)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         try:
             # Suspend this greenlet: drive() yields `yielded` to the task.
             value = parent.switch(_Yield(yielded))

@@ -1,16 +1,17 @@
-"""The async test client and CLI runner.
+"""The test client and CLI runner, for sync and async tests.
 
 :class:`FlaskClient` is Flask's test client (cookies, redirects, sessions,
-preserved contexts: all of it) with ``await``-able requests that go through
-the app's real ASGI entry point, ``app(scope, receive, send)``, in-process.
+preserved contexts: all of it) whose requests go through the app's real ASGI
+entry point, ``app(scope, receive, send)``, in-process: they return the
+response to sync code and an awaitable to coroutines (see :func:`~aioflask.core.bridge.dual`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import functools
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,51 +23,40 @@ from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
-from ..core.bridge import await_, in_bridge, run_sync
+from ..core.bridge import DualContext, await_, dual, run_sync
 from .http import StreamedResponse, _Exchange, environ_to_scope
 from .websocket import WebSocketSession, _connect, _lifespan
 
 if TYPE_CHECKING:
     from ..app import Flask
 
-__all__ = ["FlaskCliRunner", "FlaskClient"]
-
-#: Set while FlaskClient.open runs on the bridge (redirects call open again).
-_opening: contextvars.ContextVar[bool] = contextvars.ContextVar("aioflask_opening", default=False)
+__all__ = ["FlaskCliRunner", "FlaskClient", "on_aioflask_client"]
 
 
 class FlaskClient(flask.testing.FlaskClient):
-    """Flask's test client with async requests over the app's ASGI path.
+    """Flask's test client, over the app's ASGI path, for sync and async tests.
 
-    ``await client.get(...)`` (and every other method, with Flask's arguments:
+    ``client.get(...)`` (and every other method, with Flask's arguments:
     ``json=``, ``data=``, ``headers=``, ``query_string=``,
-    ``follow_redirects=``) returns Flask's test response, with the body read.
-    ``async with client:`` keeps the last request's context pushed for
-    inspection, like Flask's ``with client:``; ``async with
-    client.session_transaction() as session:`` edits the session.
+    ``follow_redirects=``) returns Flask's test response, with the body read,
+    in a sync test, and an awaitable of it in an async one. ``with client:``
+    (``async with``) keeps the last request's context pushed for inspection;
+    ``with client.session_transaction() as session:`` (``async with``) edits
+    the session.
 
     .. versionadded:: 0.5
     """
 
     application: Flask
 
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        """Make a request; returns an awaitable of the test response."""
-        if _opening.get() and in_bridge():
-            # A redirect being followed from within Flask's client.
-            return super().open(*args, **kwargs)
-        return self._open(*args, **kwargs)
-
-    async def _open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
+    def _open_here(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
         kwargs.setdefault("buffered", True)
-        return await run_sync(self._open_on_bridge, args, kwargs)
+        return flask.testing.FlaskClient.open(self, *args, **kwargs)
 
-    def _open_on_bridge(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        token = _opening.set(True)
-        try:
-            return flask.testing.FlaskClient.open(self, *args, **kwargs)
-        finally:
-            _opening.reset(token)
+    @dual(_open_here, call="client.get(...)")
+    async def open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
+        """Make a request: the response from sync code, an awaitable in a coroutine."""
+        return await run_sync(self._open_here, *args, **kwargs)
 
     def run_wsgi_app(
         self, environ: dict[str, Any], buffered: bool = False
@@ -92,10 +82,7 @@ class FlaskClient(flask.testing.FlaskClient):
         start_response(exchange.status_line(), exchange.header_list())
         return exchange.body()
 
-    @asynccontextmanager
-    async def stream(
-        self, method: str, *args: Any, **kwargs: Any
-    ) -> AsyncIterator[StreamedResponse]:
+    def stream(self, method: str, *args: Any, **kwargs: Any) -> DualContext[StreamedResponse]:
         """Make a request and read the response as it streams.
 
         ::
@@ -104,10 +91,20 @@ class FlaskClient(flask.testing.FlaskClient):
                 async for chunk in response.aiter_bytes():
                     ...
 
+            with client.stream("GET", "/events") as response:  # in a sync test
+                for chunk in response.iter_bytes():
+                    ...
+
         Leaving the block while the app still streams disconnects the client:
         the app's streaming body is closed, or its awaiting view cancelled.
         Cookies are sent but not updated; contexts are not preserved.
         """
+        return DualContext(self._stream(method, args, kwargs), "client.stream(...)")
+
+    @asynccontextmanager
+    async def _stream(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> AsyncIterator[StreamedResponse]:
         request = request_from_builder_args(self, args, {**kwargs, "method": method})
         environ = request.environ
         add_cookies_to_wsgi(self, environ)
@@ -129,7 +126,7 @@ class FlaskClient(flask.testing.FlaskClient):
 
     def websocket(
         self, *args: Any, subprotocols: Iterable[str] = (), **kwargs: Any
-    ) -> AbstractAsyncContextManager[WebSocketSession]:
+    ) -> DualContext[WebSocketSession]:
         """Open a WebSocket connection to the app; see :class:`WebSocketSession`.
 
         ::
@@ -138,6 +135,10 @@ class FlaskClient(flask.testing.FlaskClient):
                 await ws.send("hello")
                 assert await ws.receive() == "hello"
 
+            with client.websocket("/ws/lobby") as ws:  # in a sync test
+                ws.send("hello")
+                assert ws.receive() == "hello"
+
         Takes the arguments of :meth:`get` (``query_string=``, ``headers=``...);
         the client's cookies are sent and updated from the handshake. A
         refused handshake raises :exc:`WebSocketRejected`. Leaving the block
@@ -145,14 +146,16 @@ class FlaskClient(flask.testing.FlaskClient):
 
         .. versionadded:: 0.5
         """
-        return _connect(self, args, kwargs, list(subprotocols))
+        return DualContext(
+            _connect(self, args, kwargs, list(subprotocols)), "client.websocket(...)"
+        )
 
-    def lifespan(self) -> AbstractAsyncContextManager[None]:
+    def lifespan(self) -> DualContext[None]:
         """Run the app's ASGI lifespan around a block, as a server would.
 
         ::
 
-            async with client.lifespan():
+            with client.lifespan():  # or `async with` in an async test
                 ...  # before_serving hooks have run
 
         ``before_serving`` hooks run on entry (a failure raises
@@ -161,7 +164,7 @@ class FlaskClient(flask.testing.FlaskClient):
 
         .. versionadded:: 0.5
         """
-        return _lifespan(self.application)
+        return DualContext(_lifespan(self.application), "client.lifespan()")
 
     async def __aenter__(self) -> FlaskClient:
         self.__enter__()
@@ -176,30 +179,38 @@ class FlaskClient(flask.testing.FlaskClient):
         # Popping runs teardown functions, which may be async.
         await run_sync(self.__exit__, exc_type, exc_value, tb)
 
-    @asynccontextmanager
-    async def session_transaction(  # type: ignore[override]
+    def session_transaction(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
-    ) -> AsyncIterator[SessionMixin]:
+    ) -> DualContext[SessionMixin]:
         """Open the client's session for editing; it is saved on exit.
 
         ::
 
-            async with client.session_transaction() as session:
+            with client.session_transaction() as session:  # in a sync test
+                session["user_id"] = 1
+
+            async with client.session_transaction() as session:  # in an async one
                 session["user_id"] = 1
         """
         cm = super().session_transaction(*args, **kwargs)
-        session = await run_sync(cm.__enter__)
-        try:
-            yield session
-        except BaseException as exc:
-            if not await run_sync(cm.__exit__, type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            await run_sync(cm.__exit__, None, None, None)
+        return DualContext(cm, "client.session_transaction()")
+
+
+@functools.cache
+def on_aioflask_client(cls: type[flask.testing.FlaskClient]) -> type[FlaskClient]:
+    """``cls``, a subclass of Flask's test client, on top of aioflask's.
+
+    Extensions subclass ``flask.testing.FlaskClient`` (Flask-Login's
+    ``FlaskLoginClient``); the same class with :class:`FlaskClient` under it
+    sends its requests through the ASGI app and answers coroutines too.
+    """
+    if issubclass(cls, FlaskClient):
+        return cls
+    return type(cls.__name__, (cls, FlaskClient), {"__module__": cls.__module__})
 
 
 class FlaskCliRunner(flask.testing.FlaskCliRunner):
-    """Flask's CLI test runner; ``await runner.invoke(...)``.
+    """Flask's CLI test runner: ``runner.invoke(...)``, or ``await`` it in a coroutine.
 
     The command runs on the bridge, so ``async def`` commands and ``await_``
     work inside it.
@@ -207,5 +218,7 @@ class FlaskCliRunner(flask.testing.FlaskCliRunner):
     .. versionadded:: 0.5
     """
 
-    async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        return await run_sync(super().invoke, cli, args, **kwargs)
+    @dual(call="runner.invoke(...)")
+    async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
+        """Invoke a command: the result from sync code, an awaitable in a coroutine."""
+        return await run_sync(flask.testing.FlaskCliRunner.invoke, self, cli, args, **kwargs)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES
+
+from ..core.bridge import iterate
 
 if TYPE_CHECKING:
     pass
@@ -20,8 +22,9 @@ __all__ = ["BODY_CHUNK_SIZE", "StreamedResponse", "environ_to_scope"]
 BODY_CHUNK_SIZE = 64 * 1024
 
 # Keys of the environ that travel in the ASGI scope itself; the others (the
-# test client's own, such as werkzeug.debug.preserve_context) are passed on
-# through the scope's "aioflask.environ" entry.
+# test client's own, such as werkzeug.debug.preserve_context, and the
+# wsgi.errors stream that Flask logs to) are passed on through the scope's
+# "aioflask.environ" entry.
 _SCOPE_KEYS = frozenset(
     {
         "REQUEST_METHOD",
@@ -58,7 +61,7 @@ def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
     extra = {
         k: v
         for k, v in environ.items()
-        if k not in _SCOPE_KEYS and not k.startswith(("HTTP_", "wsgi."))
+        if k not in _SCOPE_KEYS and (k == "wsgi.errors" or not k.startswith(("HTTP_", "wsgi.")))
     }
     return {
         "type": "http",
@@ -167,3 +170,11 @@ class StreamedResponse:
     async def aread(self) -> bytes:
         """The rest of the body."""
         return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Body chunks as the app sends them, in a sync test."""
+        return iterate(self.aiter_bytes())
+
+    def read(self) -> bytes:
+        """The rest of the body, in a sync test."""
+        return b"".join(self.iter_bytes())

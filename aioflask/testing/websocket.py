@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -14,6 +14,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
+from ..core.bridge import dual, iterate
 from ..websockets import WebSocketClosed, messages_until_closed
 from .http import environ_to_scope
 
@@ -56,12 +57,14 @@ class _WebSocketExchange:
         self.refusal_body: list[bytes] = []
         self.closed = False  # by either side
 
+    @dual(call="ws.receive(...)")
     async def receive(self) -> dict[str, Any]:
         message = await self.to_app.get()
         if message["type"] == "websocket.disconnect":
             self.to_app.put_nowait(message)  # for any later call
         return message
 
+    @dual(call="ws.send(...)")
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if not self.handshake.is_set():
@@ -109,6 +112,10 @@ async def _first(aw: Any, task: asyncio.Future[Any], what: str) -> Any:
 class WebSocketSession:
     """The client side of a WebSocket connection opened by :meth:`FlaskClient.websocket`.
 
+    Its methods are awaited in an async test; a sync test calls them without
+    ``await`` (and iterates with ``for``): the app's handler runs on the
+    test's private event loop while they wait.
+
     .. versionadded:: 0.5
     """
 
@@ -127,6 +134,7 @@ class WebSocketSession:
         self.close_code: int | None = None
         self.close_reason = ""
 
+    @dual(call="ws.send(...)")
     async def send(self, data: str | bytes) -> None:
         """Send a text (``str``) or binary (``bytes``) message to the app."""
         if self._exchange.closed:
@@ -134,10 +142,12 @@ class WebSocketSession:
         key = "text" if isinstance(data, str) else "bytes"
         self._exchange.to_app.put_nowait({"type": "websocket.receive", key: data})
 
+    @dual(call="ws.send_json(...)")
     async def send_json(self, obj: Any) -> None:
         """Send ``obj`` as JSON (with the app's JSON provider)."""
         await self.send(self._app.json.dumps(obj))
 
+    @dual(call="ws.receive(...)")
     async def receive(self) -> str | bytes:
         """The next message from the app; :exc:`WebSocketClosed` once it closed."""
         message = await _first(self._exchange.from_app.get(), self._task, "closing the WebSocket")
@@ -149,14 +159,23 @@ class WebSocketSession:
         text = message.get("text")
         return (message.get("bytes") or b"") if text is None else text
 
+    @dual(call="ws.receive_json(...)")
     async def receive_json(self) -> Any:
         """The next message, decoded as JSON."""
         return self._app.json.loads(await self.receive())
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         """Messages until the app closes the connection."""
-        return messages_until_closed(self.receive)
+        return messages_until_closed(self._receive)
 
+    def __iter__(self) -> Iterator[str | bytes]:
+        """Messages until the app closes the connection (sync code)."""
+        return iterate(self)
+
+    async def _receive(self) -> str | bytes:
+        return await self.receive()  # type: ignore[no-any-return]
+
+    @dual(call="ws.close(...)")
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (the app's handler is cancelled) and wait for the app."""
         if not self._exchange.closed:
