@@ -64,9 +64,15 @@ class _BridgeGreenlet(greenlet.greenlet):  # type: ignore[misc]
     Workers are reused: starting a new greenlet costs several microseconds
     (on Python 3.11+ each one allocates its own frame stack), a switch into a
     waiting one a fraction of that.
+
+    Marked as a greenlet provider for SQLAlchemy: its ``await_()`` (the
+    asyncio drivers, ``postgresql+asyncpg://``, ``sqlite+aiosqlite://``)
+    switches the awaitable to the parent, which :func:`drive` awaits like any
+    other; so the sync ORM and Flask-SQLAlchemy query without blocking.
     """
 
     __slots__ = ()
+    __sqlalchemy_greenlet_provider__ = True
 
 
 class _Done:

@@ -8,12 +8,14 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 import click
+import flask
 import flask.cli
 from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_banner
 from flask.helpers import get_debug_flag
 
 from ._compat import debug_option
-from .bridge import make_sync
+from .bridge import in_bridge, make_sync
+from .helpers import run_on_bridge
 from .serving import run_server
 
 __all__ = ["AppGroup", "aiorun_command"]
@@ -22,9 +24,12 @@ __all__ = ["AppGroup", "aiorun_command"]
 class AppGroup(flask.cli.AppGroup):
     """Flask's ``app.cli`` group; its commands may be ``async def``.
 
-    An async command runs on a private event loop (or, under
-    :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's loop), so
-    it can ``await`` and call sync code that uses :func:`~aioflask.await_`.
+    Every command added to it (and every command of a group added to it, such
+    as Flask-Migrate's ``db``) runs on the bridge, on a private event loop
+    (or, under :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's
+    loop): an async command can ``await``, and sync code can wait through
+    :func:`~aioflask.await_` or an asyncio driver of SQLAlchemy, as in a view
+    (``db.create_all()`` with ``postgresql+asyncpg://``).
 
     .. versionadded:: 0.5
     """
@@ -44,6 +49,8 @@ class AppGroup(flask.cli.AppGroup):
         # Commands made with click directly (click.command() on an async def).
         if iscoroutinefunction(cmd.callback):
             cmd.callback = make_sync(cmd.callback)
+        if not getattr(cmd.invoke, _ON_BRIDGE, False):
+            cmd.invoke = _invoke_on_bridge(cmd.invoke)  # type: ignore[method-assign,assignment]
         super().add_command(cmd, name)
 
     def group(  # type: ignore[override]
@@ -51,6 +58,34 @@ class AppGroup(flask.cli.AppGroup):
     ) -> Callable[[Callable[..., Any]], click.Group]:
         kwargs.setdefault("cls", AppGroup)
         return super().group(*args, **kwargs)
+
+
+#: Marks a command's ``invoke`` that runs on the bridge (extensions share
+#: their command objects between apps: wrap once).
+_ON_BRIDGE = "__aioflask_on_bridge__"
+
+
+def _invoke_on_bridge(invoke: Callable[[click.Context], Any]) -> Callable[[click.Context], Any]:
+    """Wrap a command's ``invoke`` so that the command runs on the bridge."""
+
+    @functools.wraps(invoke)
+    def wrapper(ctx: click.Context) -> Any:
+        if in_bridge():  # under the test runner
+            return invoke(ctx)
+        return run_on_bridge(_in_own_app_context, invoke, ctx)
+
+    setattr(wrapper, _ON_BRIDGE, True)
+    return wrapper
+
+
+def _in_own_app_context(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
+    # `flask` pushed the app context before the command, off the bridge, and
+    # pops it after: push one of the command's own here, so that its teardown
+    # (Flask-SQLAlchemy closes its session there) also runs on the bridge.
+    if not flask.has_app_context():
+        return invoke(ctx)
+    with flask.current_app.app_context():
+        return invoke(ctx)
 
 
 def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import flask
 
-from .bridge import await_, in_bridge, run_in_executor
+from .bridge import await_, in_bridge, run_in_executor, run_sync
 from .wrappers import sync_body
 
-__all__ = ["in_thread", "run_blocking", "run_in_thread", "stream_with_context"]
+__all__ = ["in_thread", "run_blocking", "run_in_thread", "run_on_bridge", "stream_with_context"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -100,3 +100,30 @@ def run_blocking(
         return await_(run_in_executor(pool(), func, *args, **kwargs))
 
     return wrapper
+
+
+def run_on_bridge(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call a sync function on the bridge from sync code where no loop runs.
+
+    For scripts, notebooks and tests that use code written for views: the
+    function runs in a bridge greenlet on a private event loop of this thread
+    (kept between calls, so a database pool's connections stay usable), and
+    what it waits for through :func:`~aioflask.await_` or an asyncio driver
+    of SQLAlchemy (``postgresql+asyncpg://``, ``sqlite+aiosqlite://``) is
+    awaited there::
+
+        def main():
+            with app.app_context():
+                db.create_all()
+
+        run_on_bridge(main)
+
+    On the bridge already (a view, a command), ``fn`` is simply called. From a
+    coroutine, use ``await run_sync(fn)`` instead (this raises
+    :exc:`~aioflask.AwaitOutsideBridgeError` there).
+
+    .. versionadded:: 0.5
+    """
+    if in_bridge():
+        return fn(*args, **kwargs)
+    return await_(run_sync(fn, *args, **kwargs))
