@@ -44,8 +44,10 @@ from .blueprints import Blueprint as Blueprint
 from .bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
 from .bridge import await_ as await_
 from .bridge import run_sync as run_sync
+from .databases import BlockingDriverWarning as BlockingDriverWarning
 from .helpers import in_thread as in_thread
 from .helpers import run_in_thread as run_in_thread
+from .helpers import run_on_bridge as run_on_bridge
 from .helpers import stream_with_context as stream_with_context
 from .sse import ServerSentEvent as ServerSentEvent
 from .sse import sse_response as sse_response
@@ -60,6 +62,7 @@ from .wrappers import Response as Response
 
 __all__ = [
     "AwaitOutsideBridgeError",
+    "BlockingDriverWarning",
     "Blueprint",
     "Config",
     "Flask",
@@ -97,6 +100,7 @@ __all__ = [
     "request_started",
     "request_tearing_down",
     "run_in_thread",
+    "run_on_bridge",
     "run_sync",
     "send_file",
     "send_from_directory",

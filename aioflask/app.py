@@ -22,6 +22,7 @@ from .asgi import serve_http
 from .bridge import make_sync
 from .cli import AppGroup
 from .ctx import AppContext, RequestContext
+from .databases import watch_sqlalchemy
 from .handshake import serve_websocket, websocket_route
 from .helpers import THREAD_MARK, run_blocking
 from .lifespan import serve_lifespan
@@ -67,6 +68,7 @@ class Flask(flask.Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cli = AppGroup()
+        watch_sqlalchemy()
         self._ensure_sync_cache: dict[Callable[..., Any], tuple[Any, Callable[..., Any]]] = {}
         #: Called (in order, in an app context) when the server starts serving.
         self.before_serving_funcs: list[Callable[[], Any]] = []
