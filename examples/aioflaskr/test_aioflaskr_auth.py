@@ -1,7 +1,7 @@
 import pytest
-from aioflaskr.db import get_db
+from aioflaskr.db import User, db
 
-from aioflask import g, session
+from aioflask import g, run_sync, session
 
 
 async def test_register(client, app):
@@ -14,11 +14,9 @@ async def test_register(client, app):
 
     # The user was inserted into the database, with a hashed password.
     async with app.app_context():
-        db = await get_db()
-        async with db.execute("SELECT * FROM user WHERE username = 'a'") as cursor:
-            user = await cursor.fetchone()
+        user = await run_sync(db.session.scalar, db.select(User).filter_by(username="a"))
     assert user is not None
-    assert user["password"] != "a"
+    assert user.password != "a"
 
 
 @pytest.mark.parametrize(
@@ -50,7 +48,7 @@ async def test_login(client, auth):
     async with client:
         await client.get("/")
         assert session["user_id"] == 1
-        assert g.user["username"] == "test"
+        assert g.user.username == "test"
 
 
 @pytest.mark.parametrize(
