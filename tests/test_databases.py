@@ -95,6 +95,7 @@ async def http(serve: Callable[..., UvicornProcess]) -> AsyncIterator[httpx.Asyn
 
 async def test_create_all_in_a_sync_cli_command(database_url: str) -> None:
     assert flask(database_url, "create-db") == "created ['post', 'user']\n"
+    assert flask(database_url, "count-users") == "0 users\n"
 
 
 async def test_flask_sqlalchemy_api_in_sync_and_async_views_and_hooks(

@@ -76,6 +76,12 @@ def create_db() -> None:
     click.echo(f"created {sorted(db.metadata.tables)}")
 
 
+@app.cli.command("count-users")
+def count_users_command() -> None:
+    """A sync command querying through the session; its teardown closes it on the bridge."""
+    click.echo(f"{User.query.count()} users")
+
+
 @app.before_request
 def load_user() -> None:
     """A sync hook: Model.query."""
