@@ -266,3 +266,18 @@ def test_a_sync_driver_in_a_request_warns_what_to_use(tmp_path: Path) -> None:
     with app.app_context():
         assert db.session.scalar(sa.text("SELECT 2")) == 2
         db.engine.dispose()
+
+
+async def test_a_sync_driver_blocks_the_worker_and_says_so(
+    start_server: Callable[..., UvicornProcess], tmp_path: Path
+) -> None:
+    """The contrast: sqlite3 (sync) under uvicorn runs one query at a time, and warns."""
+    database_url = f"sqlite:///{tmp_path / 'sync.sqlite'}"
+    flask(database_url, "create-db")
+    server = start_server("db_app:app", env={"DATABASE_URL": database_url})
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        responses = await asyncio.gather(*(http.get("/sleep") for _ in range(20)))
+        assert [r.status_code for r in responses] == [200] * 20
+        assert (await http.get("/stats")).json()["peak"] == 1
+    assert "BlockingDriverWarning" in server.log
+    assert "sqlite+aiosqlite://" in server.log
