@@ -14,8 +14,8 @@ from flask.cli import CertParamType, ScriptInfo, pass_script_info, show_server_b
 from flask.helpers import get_debug_flag
 
 from ._compat import debug_option
-from .bridge import in_bridge, make_sync
-from .helpers import run_on_bridge
+from .bridge import make_sync
+from .helpers import can_wait, run_on_bridge
 from .serving import run_server
 
 __all__ = ["AppGroup", "aiorun_command"]
@@ -25,11 +25,12 @@ class AppGroup(flask.cli.AppGroup):
     """Flask's ``app.cli`` group; its commands may be ``async def``.
 
     Every command added to it (and every command of a group added to it, such
-    as Flask-Migrate's ``db``) runs on the bridge, on a private event loop
+    as Flask-Migrate's ``db``) runs through :func:`~aioflask.run_on_bridge`
     (or, under :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's
     loop): an async command can ``await``, and sync code can wait through
     :func:`~aioflask.await_` or an asyncio driver of SQLAlchemy, as in a view
-    (``db.create_all()`` with ``postgresql+asyncpg://``).
+    (``db.create_all()`` with ``postgresql+asyncpg://``), and still call
+    ``asyncio.run()`` as in Flask.
 
     .. versionadded:: 0.5
     """
@@ -70,7 +71,7 @@ def _invoke_on_bridge(invoke: Callable[[click.Context], Any]) -> Callable[[click
 
     @functools.wraps(invoke)
     def wrapper(ctx: click.Context) -> Any:
-        if in_bridge():  # under the test runner
+        if can_wait():  # under the test runner, or a command of a group
             return invoke(ctx)
         return run_on_bridge(_in_own_app_context, invoke, ctx)
 

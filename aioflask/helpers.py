@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 import flask
+import greenlet
 
-from .bridge import await_, in_bridge, run_in_executor, run_sync
+from .bridge import AwaitOutsideBridgeError, await_, in_bridge, run_in_executor
 from .wrappers import sync_body
 
-__all__ = ["in_thread", "run_blocking", "run_in_thread", "run_on_bridge", "stream_with_context"]
+__all__ = [
+    "can_wait",
+    "in_thread",
+    "run_blocking",
+    "run_in_thread",
+    "run_on_bridge",
+    "stream_with_context",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -102,15 +111,35 @@ def run_blocking(
     return wrapper
 
 
-def run_on_bridge(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Call a sync function on the bridge from sync code where no loop runs.
+class _Waiter(greenlet.greenlet):  # type: ignore[misc]
+    """The greenlet of a :func:`run_on_bridge` call: sync code, no loop running.
 
-    For scripts, notebooks and tests that use code written for views: the
-    function runs in a bridge greenlet on a private event loop of this thread
-    (kept between calls, so a database pool's connections stay usable), and
-    what it waits for through :func:`~aioflask.await_` or an asyncio driver
-    of SQLAlchemy (``postgresql+asyncpg://``, ``sqlite+aiosqlite://``) is
-    awaited there::
+    Marked as a greenlet provider for SQLAlchemy: its ``await_()`` switches
+    each awaitable of an asyncio driver to the parent, which waits for it on
+    the thread's private loop (through :func:`~aioflask.await_`).
+    """
+
+    __slots__ = ()
+    __sqlalchemy_greenlet_provider__ = True
+
+
+def can_wait() -> bool:
+    """Whether sync code here may query through SQLAlchemy's asyncio drivers.
+
+    True in a bridge greenlet (a view, a hook, the test runner) and in a
+    :func:`run_on_bridge` call (a command, a script).
+    """
+    return in_bridge() or isinstance(greenlet.getcurrent(), _Waiter)
+
+
+def run_on_bridge(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call a sync function that waits like a view, from sync code where no loop runs.
+
+    For scripts, notebooks and tests that use code written for views: what
+    the function waits for through :func:`~aioflask.await_` or an asyncio
+    driver of SQLAlchemy (``postgresql+asyncpg://``, ``sqlite+aiosqlite://``)
+    is awaited on a private event loop of this thread (kept between calls, so
+    a database pool's connections stay usable)::
 
         def main():
             with app.app_context():
@@ -118,12 +147,38 @@ def run_on_bridge(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
         run_on_bridge(main)
 
-    On the bridge already (a view, a command), ``fn`` is simply called. From a
-    coroutine, use ``await run_sync(fn)`` instead (this raises
+    The loop runs only during those waits: the function's own code runs as
+    plain sync code, so it may still call ``asyncio.run()``. On the bridge
+    already (a view, a command), ``fn`` is simply called. From a coroutine,
+    use ``await run_sync(fn)`` instead (this raises
     :exc:`~aioflask.AwaitOutsideBridgeError` there).
 
     .. versionadded:: 0.5
     """
-    if in_bridge():
+    if can_wait():
         return fn(*args, **kwargs)
-    return await_(run_sync(fn, *args, **kwargs))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise AwaitOutsideBridgeError(
+            "run_on_bridge() was called from a coroutine running on the event loop."
+            " Use 'await aioflask.run_sync(fn)' here."
+        )
+    waiter = _Waiter(fn)
+    # Share the caller's context variables (the app context pushed around
+    # the call, and those the function pushes) with the coroutines awaited.
+    waiter.gr_context = greenlet.getcurrent().gr_context
+    result: Any = waiter.switch(*args, **kwargs)
+    while not waiter.dead:
+        # SQLAlchemy's await_() switched an awaitable here: wait for it on the
+        # private loop (no loop runs in between), then switch back in with the
+        # outcome; an error is thrown in at that await_() with its traceback.
+        try:
+            value = await_(result)
+        except BaseException as exc:
+            result = waiter.throw(type(exc), exc, exc.__traceback__)
+        else:
+            result = waiter.switch(value)
+    return result  # type: ignore[no-any-return]

@@ -248,6 +248,19 @@ def test_flask_cli_runs_async_commands() -> None:
     assert result.stdout == "tools cliapp\n", result.stderr
 
 
+def test_flask_cli_sync_command_may_run_its_own_loop() -> None:
+    """Commands wait on a loop only while they wait: ``asyncio.run()`` works in them."""
+    result = subprocess.run(
+        [*FLASK, "--app", "factory:create_app('hi')", "own-loop"],
+        cwd=CLIAPP,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi from asyncio.run cliapp\n"
+
+
 def test_flask_shell_works_and_can_await() -> None:
     code = (
         "from aioflask import await_\nimport asyncio\n"

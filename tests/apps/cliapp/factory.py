@@ -40,6 +40,16 @@ def create_app(greeting: str = "hello") -> Flask:
         await asyncio.sleep(0)
         print(greeting, current_app.name)
 
+    @app.cli.command("own-loop")
+    def own_loop() -> None:
+        """A sync command running a coroutine itself, as Flask apps do."""
+
+        async def greet() -> str:
+            await asyncio.sleep(0)
+            return f"{greeting} from asyncio.run"
+
+        print(asyncio.run(greet()), current_app.name)
+
     @app.cli.command("plain", with_appcontext=False)
     async def plain() -> None:
         print("no app context needed")
