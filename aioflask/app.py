@@ -99,6 +99,8 @@ class Flask(flask.Flask):
         elif scope["type"] == "websocket":
             await serve_websocket(self.wsgi_app, scope, receive, send)
         elif scope["type"] == "lifespan":
+            # Again here: an app factory may import SQLAlchemy after making the app.
+            watch_sqlalchemy()
             await serve_lifespan(self, scope, receive, send)
         else:
             raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")

@@ -51,8 +51,10 @@ class BlockingDriverWarning(RuntimeWarning):
 def watch_sqlalchemy() -> None:
     """Warn about sync drivers used in requests, if SQLAlchemy is imported.
 
-    Called when an app is created; listens to every SQLAlchemy engine's
-    ``engine_connect`` event (one check per connection checkout).
+    Called when an app is created and when a server starts it (ASGI
+    lifespan), so that SQLAlchemy imported after the app was made is seen
+    too; listens to every SQLAlchemy engine's ``engine_connect`` event (one
+    check per connection checkout).
     """
     global _watching
     if _watching or "sqlalchemy" not in sys.modules:

@@ -281,3 +281,17 @@ async def test_a_sync_driver_blocks_the_worker_and_says_so(
         assert (await http.get("/stats")).json()["peak"] == 1
     assert "BlockingDriverWarning" in server.log
     assert "sqlite+aiosqlite://" in server.log
+
+
+async def test_the_warning_does_not_depend_on_import_order(
+    start_server: Callable[..., UvicornProcess], tmp_path: Path
+) -> None:
+    """An app factory that imports SQLAlchemy after making the app warns too."""
+    database_url = f"sqlite:///{tmp_path / 'sync.sqlite'}"
+    server = start_server(
+        "db_factory_app:create_app", env={"DATABASE_URL": database_url}, args=("--factory",)
+    )
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        assert (await http.get("/one")).json() == {"one": 1}
+    assert "BlockingDriverWarning" in server.log
+    assert "sqlite+aiosqlite://" in server.log
