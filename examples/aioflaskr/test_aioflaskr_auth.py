@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 from aioflaskr.db import User, db
 
@@ -33,6 +35,17 @@ async def test_register_validate_input(client, username, password, message):
     )
     assert response.status_code == 200
     assert message in response.data
+
+
+async def test_register_the_same_name_twice_at_once(app):
+    # Both requests are in flight together (each waits for the database and
+    # hashes in a thread): one registers, the other is told the name is taken.
+    clients = [app.test_client(), app.test_client()]
+    responses = await asyncio.gather(
+        *(c.post("/auth/register", data={"username": "twice", "password": "a"}) for c in clients)
+    )
+    assert sorted(r.status_code for r in responses) == [200, 302]
+    assert any(b"already registered" in r.data for r in responses)
 
 
 async def test_login(client, auth):

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from aioflask import (
@@ -56,16 +57,21 @@ async def register():
             error = "Username is required."
         elif not password:
             error = "Password is required."
-        elif db.session.scalar(db.select(User.id).filter_by(username=username)):
-            error = f"User {username} is already registered."
 
         if error is None:
             # Hashing takes tens of milliseconds of CPU on purpose: do it in a
             # worker thread, so the other requests go on meanwhile.
             password_hash = await run_in_thread(generate_password_hash, password)
             db.session.add(User(username=username, password=password_hash))
-            db.session.commit()
-            return redirect(url_for("auth.login"))
+            try:
+                db.session.commit()
+            except IntegrityError:
+                # The username was already taken (UNIQUE constraint), maybe
+                # by a request that was in flight at the same time.
+                db.session.rollback()
+                error = f"User {username} is already registered."
+            else:
+                return redirect(url_for("auth.login"))
 
         flash(error)
 
