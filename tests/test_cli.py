@@ -228,35 +228,24 @@ def test_aiorun_rejects_bad_option_combinations(tmp_path: Path) -> None:
     assert "nonexistent_module" in result.stderr
 
 
-def test_flask_cli_runs_async_commands() -> None:
-    result = subprocess.run(
-        [*FLASK, "--app", "factory:create_app('hi')", "hello"],
-        cwd=CLIAPP,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def _flask_command(app: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``flask --app <app> <args>`` in the cliapp folder."""
+    return subprocess.run(
+        [*FLASK, "--app", app, *args], cwd=CLIAPP, capture_output=True, text=True, timeout=60
     )
+
+
+def test_flask_cli_runs_async_commands() -> None:
+    result = _flask_command("factory:create_app('hi')", "hello")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hi cliapp\n"
-    result = subprocess.run(
-        [*FLASK, "--app", "factory:create_app", "tools", "count"],
-        cwd=CLIAPP,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _flask_command("factory:create_app", "tools", "count")
     assert result.stdout == "tools cliapp\n", result.stderr
 
 
 def test_flask_cli_sync_command_may_run_its_own_loop() -> None:
     """Commands wait on a loop only while they wait: ``asyncio.run()`` works in them."""
-    result = subprocess.run(
-        [*FLASK, "--app", "factory:create_app('hi')", "own-loop"],
-        cwd=CLIAPP,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _flask_command("factory:create_app('hi')", "own-loop")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hi from asyncio.run cliapp\n"
 
