@@ -24,7 +24,7 @@ __all__ = ["AppGroup", "aiorun_command"]
 class AppGroup(flask.cli.AppGroup):
     """Flask's ``app.cli`` group; its commands may be ``async def``.
 
-    Every command added to it (and every command of a group added to it, such
+    Every command in it (and every command of a group in it, such
     as Flask-Migrate's ``db``) runs through :func:`~aioflask.run_on_bridge`
     (or, under :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's
     loop): an async command can ``await``, and sync code can wait through
@@ -47,12 +47,17 @@ class AppGroup(flask.cli.AppGroup):
         return wrapper
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        # Commands made with click directly (click.command() on an async def).
-        if iscoroutinefunction(cmd.callback):
-            cmd.callback = make_sync(cmd.callback)
-        if not getattr(cmd.invoke, _ON_BRIDGE, False):
-            cmd.invoke = _invoke_on_bridge(cmd.invoke)  # type: ignore[method-assign,assignment]
+        _adopt(cmd)
         super().add_command(cmd, name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # Also the commands put in `commands` directly: Flask merges those of
+        # a blueprint with cli_group=None that way (extensions' blueprints
+        # are flask.Blueprint, whose cli is Flask's group).
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _adopt(cmd)
+        return cmd
 
     def group(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
@@ -64,6 +69,15 @@ class AppGroup(flask.cli.AppGroup):
 #: Marks a command's ``invoke`` that runs on the bridge (extensions share
 #: their command objects between apps: wrap once).
 _ON_BRIDGE = "__aioflask_on_bridge__"
+
+
+def _adopt(cmd: click.Command) -> None:
+    """Make ``cmd`` an aioflask command: an async callback awaited, run on the bridge."""
+    # Commands made with click directly (click.command() on an async def).
+    if iscoroutinefunction(cmd.callback):
+        cmd.callback = make_sync(cmd.callback)
+    if not getattr(cmd.invoke, _ON_BRIDGE, False):
+        cmd.invoke = _invoke_on_bridge(cmd.invoke)  # type: ignore[method-assign,assignment]
 
 
 def _invoke_on_bridge(invoke: Callable[[click.Context], Any]) -> Callable[[click.Context], Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -11,6 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
+import flask
+import flask.cli
+import flask.testing
 import httpx
 import pytest
 
@@ -310,3 +315,42 @@ async def test_runner_reports_a_failing_async_command() -> None:
     result = await app.test_cli_runner().invoke(args=["fail"])
     assert result.exit_code == 1
     assert isinstance(result.exception, LookupError)
+
+
+def test_every_command_of_app_cli_runs_on_the_bridge() -> None:
+    """However a command got into ``app.cli``, sync code in it can wait like a view.
+
+    Flask merges the commands of a blueprint with ``cli_group=None`` into
+    ``app.cli.commands`` directly (extensions use flask.Blueprint).
+    """
+    from sqlalchemy.util import await_ as sqlalchemy_await
+
+    app = Flask("runner")
+    bp = flask.Blueprint("flask_bp", __name__, cli_group=None)
+    seen: list[str] = []
+
+    async def name() -> str:
+        await asyncio.sleep(0)
+        return current_app.name
+
+    @app.cli.command("decorated")
+    def decorated() -> None:
+        seen.append("decorated " + sqlalchemy_await(name()))
+
+    @bp.cli.command("merged")
+    def merged() -> None:
+        seen.append("merged " + sqlalchemy_await(name()))
+
+    @click.command("assigned")
+    @flask.cli.with_appcontext
+    def assigned() -> None:
+        seen.append("assigned " + sqlalchemy_await(name()))
+
+    app.register_blueprint(bp)
+    app.cli.commands["assigned"] = assigned
+    # Flask's own sync runner: no loop runs here, as under `flask`.
+    runner = flask.testing.FlaskCliRunner(app)
+    for command in ("decorated", "merged", "assigned"):
+        result = runner.invoke(args=[command])
+        assert result.exit_code == 0, (command, result.output, result.exception)
+    assert seen == ["decorated runner", "merged runner", "assigned runner"]
