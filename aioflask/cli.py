@@ -97,9 +97,13 @@ def _in_own_app_context(invoke: Callable[[click.Context], Any], ctx: click.Conte
     # `flask` pushed the app context before the command, off the bridge, and
     # pops it after: push one of the command's own here, so that its teardown
     # (Flask-SQLAlchemy closes its session there) also runs on the bridge.
+    # It shares `g` with the outer one, where parameter callbacks may have
+    # put things; the outer teardown then finds nothing left to close.
     if not flask.has_app_context():
         return invoke(ctx)
-    with flask.current_app.app_context():
+    app_ctx = flask.current_app.app_context()
+    app_ctx.g = flask.g._get_current_object()
+    with app_ctx:
         return invoke(ctx)
 
 

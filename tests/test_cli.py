@@ -354,3 +354,10 @@ def test_every_command_of_app_cli_runs_on_the_bridge() -> None:
         result = runner.invoke(args=[command])
         assert result.exit_code == 0, (command, result.output, result.exception)
     assert seen == ["decorated runner", "merged runner", "assigned runner"]
+
+
+def test_a_command_sees_g_from_its_parameter_callbacks() -> None:
+    """``flask`` gives parameter callbacks the app context; what they put on g stays."""
+    result = _flask_command("factory:create_app", "greet", "--user", "bob")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello Bob\n"
