@@ -8,6 +8,7 @@ root, it runs as the ``postgres`` user (``initdb`` refuses root).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -56,6 +57,17 @@ class PostgresCluster:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
 
     def start(self) -> PostgresCluster:
+        """Create and start the cluster; if that fails, stop it and remove its directory."""
+        try:
+            self._start()
+        except BaseException:
+            with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+                self.stop()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        return self
+
+    def _start(self) -> None:
         self._run(
             str(self.bindir / "initdb"),
             "-D",
@@ -84,7 +96,6 @@ class PostgresCluster:
             "-w",
             "start",
         )
-        return self
 
     def stop(self) -> None:
         try:

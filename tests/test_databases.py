@@ -297,3 +297,23 @@ async def test_the_warning_does_not_depend_on_import_order(
         assert (await http.get("/one")).json() == {"one": 1}
     assert "BlockingDriverWarning" in server.log
     assert "sqlite+aiosqlite://" in server.log
+
+
+def test_a_cluster_that_fails_to_start_leaves_nothing(tmp_path: Path) -> None:
+    """pg_ctl start may fail after the server started (-w times out): stop it, remove it."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "calls"
+    for tool, status in (("initdb", 0), ("pg_ctl", 1)):
+        (bindir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\nexit {status}\n')
+        (bindir / tool).chmod(0o755)
+    cluster = PostgresCluster(bindir)
+    cluster._as_user = []  # the fake tools are the test's own (root: not as postgres)
+    with pytest.raises(RuntimeError, match="pg_ctl"):
+        cluster.start()
+    assert not cluster.dir.exists()
+    assert [line.split()[-1] for line in calls.read_text().splitlines()] == [
+        "--no-sync",
+        "start",
+        "stop",
+    ]
