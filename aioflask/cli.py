@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from inspect import iscoroutinefunction
@@ -85,12 +86,23 @@ def _invoke_on_bridge(invoke: Callable[[click.Context], Any]) -> Callable[[click
 
     @functools.wraps(invoke)
     def wrapper(ctx: click.Context) -> Any:
-        if can_wait():  # under the test runner, or a command of a group
+        if can_wait() or _loop_running():
+            # On the bridge already (the test runner, a command of a group),
+            # or a sync runner called in a coroutine (Flask's CliRunner in an
+            # async test): run it here, as Flask does.
             return invoke(ctx)
         return run_on_bridge(_in_own_app_context, invoke, ctx)
 
     setattr(wrapper, _ON_BRIDGE, True)
     return wrapper
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _in_own_app_context(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:

@@ -361,3 +361,16 @@ def test_a_command_sees_g_from_its_parameter_callbacks() -> None:
     result = _flask_command("factory:create_app", "greet", "--user", "bob")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello Bob\n"
+
+
+async def test_flask_sync_runner_in_an_async_test_runs_sync_commands() -> None:
+    """A loop runs here: a sync command is simply called, as with Flask."""
+    app = Flask("runner")
+
+    @app.cli.command("hello")
+    def hello() -> None:
+        click.echo(f"hello from {current_app.name}")
+
+    result = flask.testing.FlaskCliRunner(app).invoke(args=["hello"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.output == "hello from runner\n"
