@@ -135,7 +135,7 @@ def can_wait() -> bool:
 def run_on_bridge(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Call a sync function that waits like a view, from sync code where no loop runs.
 
-    For scripts, notebooks and tests that use code written for views: what
+    For scripts and sync tests that use code written for views: what
     the function waits for through :func:`~aioflask.await_` or an asyncio
     driver of SQLAlchemy (``postgresql+asyncpg://``, ``sqlite+aiosqlite://``)
     is awaited on a private event loop of this thread (kept between calls, so
