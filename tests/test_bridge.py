@@ -15,6 +15,7 @@ import flask
 import greenlet
 import pytest
 
+from _helpers import sqlalchemy_await
 from aioflask import bridge
 from aioflask.bridge import (
     AwaitOutsideBridgeError,
@@ -868,7 +869,6 @@ async def test_make_sync():
 
 async def test_sqlalchemy_await_waits_on_the_loop_from_a_bridge_greenlet() -> None:
     """SQLAlchemy's asyncio drivers call its await_() from sync code: it works here."""
-    from sqlalchemy.util import await_ as sqlalchemy_await
 
     started = asyncio.Event()
 
@@ -887,7 +887,6 @@ async def test_sqlalchemy_await_waits_on_the_loop_from_a_bridge_greenlet() -> No
 
 
 async def test_sqlalchemy_await_gets_the_cancellation() -> None:
-    from sqlalchemy.util import await_ as sqlalchemy_await
 
     seen: list[str] = []
 

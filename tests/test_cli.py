@@ -19,6 +19,7 @@ import flask.testing
 import httpx
 import pytest
 
+from _helpers import sqlalchemy_await
 from _uvicorn import UvicornProcess
 from aioflask import Blueprint, Flask, current_app
 
@@ -323,7 +324,6 @@ def test_every_command_of_app_cli_runs_on_the_bridge() -> None:
     Flask merges the commands of a blueprint with ``cli_group=None`` into
     ``app.cli.commands`` directly (extensions use flask.Blueprint).
     """
-    from sqlalchemy.util import await_ as sqlalchemy_await
 
     app = Flask("runner")
     bp = flask.Blueprint("flask_bp", __name__, cli_group=None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy.util import await_ as sqlalchemy_await
 
+from _helpers import sqlalchemy_await
 from aioflask import AwaitOutsideBridgeError, await_, run_on_bridge, run_sync
 from aioflask.helpers import can_wait
 
