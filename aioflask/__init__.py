@@ -47,6 +47,8 @@ from .core import bridge
 from .core.bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
 from .core.bridge import await_ as await_
 from .core.bridge import run_sync as run_sync
+from .databases import BlockingDriverWarning as BlockingDriverWarning
+from .helpers import run_on_bridge as run_on_bridge
 from .helpers import stream_with_context as stream_with_context
 from .sse import ServerSentEvent as ServerSentEvent
 from .sse import sse_response as sse_response
@@ -67,6 +69,7 @@ _sys.modules[__name__ + ".bridge"] = bridge
 
 __all__ = [
     "AwaitOutsideBridgeError",
+    "BlockingDriverWarning",
     "Blueprint",
     "Config",
     "Flask",
@@ -104,6 +107,7 @@ __all__ = [
     "request_started",
     "request_tearing_down",
     "run_in_thread",
+    "run_on_bridge",
     "run_sync",
     "send_file",
     "send_from_directory",

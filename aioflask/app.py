@@ -26,6 +26,7 @@ from .core.http import HTTPConnection
 from .core.lifespan import LifespanConnection
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
+from .databases import watch_sqlalchemy
 from .handshake import websocket_route
 from .serving import run_server
 from .tasks import BackgroundTasks
@@ -76,6 +77,7 @@ class Flask(flask.Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cli = AppGroup(self.name)
+        watch_sqlalchemy()
         # What ensure_sync answers for a plain function (Flask asks for every
         # view and hook of every request). Saves ~ENSURE_FIGURE instructions
         # per request (benchmarks/instructions.py).
@@ -108,6 +110,8 @@ class Flask(flask.Flask):
         elif scope["type"] == "websocket":
             await self.asgi_websocket_class(self.wsgi_app, scope, receive, send)()
         elif scope["type"] == "lifespan":
+            # Again here: an app factory may import SQLAlchemy after making the app.
+            watch_sqlalchemy()
             await self.asgi_lifespan_class(self, scope, receive, send)()
         else:
             raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")

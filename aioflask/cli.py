@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import ssl
@@ -10,6 +11,7 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 import click
+import flask
 import flask.cli
 from flask.cli import (
     CertParamType,
@@ -22,6 +24,7 @@ from flask.helpers import get_debug_flag
 
 from ._compat import debug_option
 from .core.bridge import make_sync
+from .helpers import can_wait, run_on_bridge
 from .serving import run_server
 
 __all__ = ["AppGroup", "aiorun_command"]
@@ -30,9 +33,13 @@ __all__ = ["AppGroup", "aiorun_command"]
 class AppGroup(flask.cli.AppGroup):
     """Flask's ``app.cli`` group; its commands may be ``async def``.
 
-    An async command runs on a private event loop (or, under
-    :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's loop), so
-    it can ``await`` and call sync code that uses :func:`~aioflask.await_`.
+    Every command in it (and every command of a group in it, such
+    as Flask-Migrate's ``db``) runs through :func:`~aioflask.run_on_bridge`
+    (or, under :meth:`~aioflask.testing.FlaskCliRunner.invoke`, on the test's
+    loop): an async command can ``await``, and sync code can wait through
+    :func:`~aioflask.await_` or an asyncio driver of SQLAlchemy, as in a view
+    (``db.create_all()`` with ``postgresql+asyncpg://``), and still call
+    ``asyncio.run()`` as in Flask.
 
     .. versionadded:: 0.5
     """
@@ -49,16 +56,75 @@ class AppGroup(flask.cli.AppGroup):
         return wrapper
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        # Commands made with click directly (click.command() on an async def).
-        if iscoroutinefunction(cmd.callback):
-            cmd.callback = make_sync(cmd.callback)
+        _adopt(cmd)
         super().add_command(cmd, name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # Also the commands put in `commands` directly: Flask merges those of
+        # a blueprint with cli_group=None that way (extensions' blueprints
+        # are flask.Blueprint, whose cli is Flask's group).
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _adopt(cmd)
+        return cmd
 
     def group(  # type: ignore[override]
         self, *args: Any, **kwargs: Any
     ) -> Callable[[Callable[..., Any]], click.Group]:
         kwargs.setdefault("cls", AppGroup)
         return super().group(*args, **kwargs)
+
+
+#: Marks a command's ``invoke`` that runs on the bridge (extensions share
+#: their command objects between apps: wrap once).
+_ON_BRIDGE = "__aioflask_on_bridge__"
+
+
+def _adopt(cmd: click.Command) -> None:
+    """Make ``cmd`` an aioflask command: an async callback awaited, run on the bridge."""
+    # Commands made with click directly (click.command() on an async def).
+    if iscoroutinefunction(cmd.callback):
+        cmd.callback = make_sync(cmd.callback)
+    if not getattr(cmd.invoke, _ON_BRIDGE, False):
+        cmd.invoke = _invoke_on_bridge(cmd.invoke)  # type: ignore[method-assign,assignment]
+
+
+def _invoke_on_bridge(invoke: Callable[[click.Context], Any]) -> Callable[[click.Context], Any]:
+    """Wrap a command's ``invoke`` so that the command runs on the bridge."""
+
+    @functools.wraps(invoke)
+    def wrapper(ctx: click.Context) -> Any:
+        if can_wait() or _loop_running():
+            # On the bridge already (the test runner, a command of a group),
+            # or a sync runner called in a coroutine (Flask's CliRunner in an
+            # async test): run it here, as Flask does.
+            return invoke(ctx)
+        return run_on_bridge(_in_own_app_context, invoke, ctx)
+
+    setattr(wrapper, _ON_BRIDGE, True)
+    return wrapper
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _in_own_app_context(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
+    # `flask` pushed the app context before the command, off the bridge, and
+    # pops it after: push one of the command's own here, so that its teardown
+    # (Flask-SQLAlchemy closes its session there) also runs on the bridge.
+    # It shares `g` with the outer one, where parameter callbacks may have
+    # put things; the outer teardown then finds nothing left to close.
+    if not flask.has_app_context():
+        return invoke(ctx)
+    app_ctx = flask.current_app.app_context()
+    app_ctx.g = flask.g._get_current_object()
+    with app_ctx:
+        return invoke(ctx)
 
 
 def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

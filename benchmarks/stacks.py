@@ -24,7 +24,7 @@ HOST = "127.0.0.1"
 SERVER_CPU = 0
 CLIENT_CPU = 1
 
-ALL_ENDPOINTS = ("ping", "sleep", "tmpl", "echo", "block")
+ALL_ENDPOINTS = ("ping", "sleep", "tmpl", "echo", "block", "db")
 #: Endpoint name -> (method, path).
 ROUTES = {
     "ping": ("GET", "/"),
@@ -32,6 +32,7 @@ ROUTES = {
     "tmpl": ("GET", "/tmpl"),
     "echo": ("POST", "/echo"),
     "block": ("GET", "/block"),
+    "db": ("GET", "/db"),
 }
 
 
@@ -90,7 +91,7 @@ _EVERY = ("ping", "sleep", "tmpl", "echo")
 STACKS: dict[str, Stack] = {
     s.name: s
     for s in [
-        Stack("aioflask", _UV, uvicorn("aioflask_app:app"), (*_EVERY, "block")),
+        Stack("aioflask", _UV, uvicorn("aioflask_app:app"), (*_EVERY, "block", "db")),
         Stack(
             "aioflask-loop-pool",
             _UV + ", AIOFLASK_THREADS=None (asyncio's pool)",
@@ -125,7 +126,7 @@ STACKS: dict[str, Stack] = {
             "flask-gunicorn-gthread",
             "gunicorn gthread, 32 threads",
             gunicorn("flask_app:app", "gthread", 32),
-            (*_EVERY, "block"),
+            (*_EVERY, "block", "db"),
         ),
         Stack(
             "flask-async-gunicorn-sync",

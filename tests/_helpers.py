@@ -146,3 +146,15 @@ def asgi_client(app: Any, **kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver", **kwargs
     )
+
+
+def sqlalchemy_await(aw: Any) -> Any:
+    """SQLAlchemy's own ``await_()``, as its asyncio drivers call it from sync code.
+
+    It is ``await_only()`` before SQLAlchemy 2.1 (Flask-SQLAlchemy 3.1 allows 2.0).
+    """
+    try:
+        from sqlalchemy.util import await_
+    except ImportError:  # SQLAlchemy 2.0
+        from sqlalchemy.util import await_only as await_
+    return await_(aw)

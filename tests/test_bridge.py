@@ -15,6 +15,7 @@ import flask
 import greenlet
 import pytest
 
+from _helpers import sqlalchemy_await
 from aioflask import bridge
 from aioflask.core.bridge import (
     AwaitOutsideBridgeError,
@@ -1014,3 +1015,44 @@ def test_await_without_a_loop_keeps_context_variables_in_the_callers_context() -
         assert var.get() == "set by the coroutine"
     finally:
         var.reset(token)
+
+
+# -- SQLAlchemy's greenlet bridge ----------------------------------------------------------
+
+
+async def test_sqlalchemy_await_waits_on_the_loop_from_a_bridge_greenlet() -> None:
+    """SQLAlchemy's asyncio drivers call its await_() from sync code: it works here."""
+
+    started = asyncio.Event()
+
+    async def query() -> int:
+        started.set()
+        await asyncio.sleep(0.01)
+        return 42
+
+    async def other() -> str:
+        # Runs while the "query" waits: the loop was not blocked.
+        await started.wait()
+        return "went on"
+
+    results = await asyncio.gather(run_sync(lambda: sqlalchemy_await(query())), other())
+    assert results == [42, "went on"]
+
+
+async def test_sqlalchemy_await_gets_the_cancellation() -> None:
+
+    seen: list[str] = []
+
+    def sync_query() -> None:
+        try:
+            sqlalchemy_await(asyncio.sleep(10))
+        except asyncio.CancelledError:
+            seen.append("cancelled at the query")
+            raise
+
+    task = asyncio.ensure_future(run_sync(sync_query))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled at the query"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -12,9 +13,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import click
+import flask
+import flask.cli
+import flask.testing
 import httpx
 import pytest
 
+from _helpers import sqlalchemy_await
 from _uvicorn import UvicornProcess
 from aioflask import Blueprint, Flask, current_app
 
@@ -315,24 +321,26 @@ def test_aiorun_rejects_bad_option_combinations(tmp_path: Path) -> None:
     assert "nonexistent_module" in result.stderr
 
 
-def test_flask_cli_runs_async_commands() -> None:
-    result = subprocess.run(
-        [*FLASK, "--app", "factory:create_app('hi')", "hello"],
-        cwd=CLIAPP,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def _flask_command(app: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``flask --app <app> <args>`` in the cliapp folder."""
+    return subprocess.run(
+        [*FLASK, "--app", app, *args], cwd=CLIAPP, capture_output=True, text=True, timeout=60
     )
+
+
+def test_flask_cli_runs_async_commands() -> None:
+    result = _flask_command("factory:create_app('hi')", "hello")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hi cliapp\n"
-    result = subprocess.run(
-        [*FLASK, "--app", "factory:create_app", "tools", "count"],
-        cwd=CLIAPP,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _flask_command("factory:create_app", "tools", "count")
     assert result.stdout == "tools cliapp\n", result.stderr
+
+
+def test_flask_cli_sync_command_may_run_its_own_loop() -> None:
+    """Commands wait on a loop only while they wait: ``asyncio.run()`` works in them."""
+    result = _flask_command("factory:create_app('hi')", "own-loop")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi from asyncio.run cliapp\n"
 
 
 def test_flask_shell_works_and_can_await() -> None:
@@ -395,3 +403,61 @@ async def test_runner_reports_a_failing_async_command() -> None:
     result = await app.test_cli_runner().invoke(args=["fail"])
     assert result.exit_code == 1
     assert isinstance(result.exception, LookupError)
+
+
+def test_every_command_of_app_cli_runs_on_the_bridge() -> None:
+    """However a command got into ``app.cli``, sync code in it can wait like a view.
+
+    Flask merges the commands of a blueprint with ``cli_group=None`` into
+    ``app.cli.commands`` directly (extensions use flask.Blueprint).
+    """
+
+    app = Flask("runner")
+    bp = flask.Blueprint("flask_bp", __name__, cli_group=None)
+    seen: list[str] = []
+
+    async def name() -> str:
+        await asyncio.sleep(0)
+        return current_app.name
+
+    @app.cli.command("decorated")
+    def decorated() -> None:
+        seen.append("decorated " + sqlalchemy_await(name()))
+
+    @bp.cli.command("merged")
+    def merged() -> None:
+        seen.append("merged " + sqlalchemy_await(name()))
+
+    @click.command("assigned")
+    @flask.cli.with_appcontext
+    def assigned() -> None:
+        seen.append("assigned " + sqlalchemy_await(name()))
+
+    app.register_blueprint(bp)
+    app.cli.commands["assigned"] = assigned
+    # Flask's own sync runner: no loop runs here, as under `flask`.
+    runner = flask.testing.FlaskCliRunner(app)
+    for command in ("decorated", "merged", "assigned"):
+        result = runner.invoke(args=[command])
+        assert result.exit_code == 0, (command, result.output, result.exception)
+    assert seen == ["decorated runner", "merged runner", "assigned runner"]
+
+
+def test_a_command_sees_g_from_its_parameter_callbacks() -> None:
+    """``flask`` gives parameter callbacks the app context; what they put on g stays."""
+    result = _flask_command("factory:create_app", "greet", "--user", "bob")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello Bob\n"
+
+
+async def test_flask_sync_runner_in_an_async_test_runs_sync_commands() -> None:
+    """A loop runs here: a sync command is simply called, as with Flask."""
+    app = Flask("runner")
+
+    @app.cli.command("hello")
+    def hello() -> None:
+        click.echo(f"hello from {current_app.name}")
+
+    result = flask.testing.FlaskCliRunner(app).invoke(args=["hello"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.output == "hello from runner\n"

@@ -29,12 +29,14 @@ OVERRIDES = {
 #: Names that are aioflask's own (not in flask).
 OWN = {
     "AwaitOutsideBridgeError",
+    "BlockingDriverWarning",
     "ServerSentEvent",
     "WebSocketClosed",
     "await_",
     "in_thread",
     "patch",
     "run_in_thread",
+    "run_on_bridge",
     "run_sync",
     "sse_response",
     "websocket",

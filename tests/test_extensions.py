@@ -464,6 +464,11 @@ async def test_form_built_with_run_sync() -> None:
 # -- Flask-SQLAlchemy ---------------------------------------------------------------------
 
 
+# These tests use the sync sqlite3 driver on purpose (the asyncio drivers are
+# tested in test_databases.py): it works, with a warning that it blocks the loop.
+sync_driver = pytest.mark.filterwarnings("ignore::aioflask.BlockingDriverWarning")
+
+
 class SQLAApp:
     """An app with Flask-SQLAlchemy on an sqlite file, and what its views saw."""
 
@@ -539,6 +544,7 @@ async def sqla(tmp_path: Path) -> AsyncIterator[SQLAApp]:
         sqla.db.engine.dispose()
 
 
+@sync_driver
 async def test_sqlalchemy_create_all_insert_query(sqla: SQLAApp) -> None:
     assert sqla.path.exists()
     client = sqla.app.test_client()
@@ -560,6 +566,7 @@ async def test_sqlalchemy_create_all_insert_query(sqla: SQLAApp) -> None:
     assert names == ["apple", "pear", "plum"]
 
 
+@sync_driver
 async def test_sqlalchemy_session_removed_at_teardown(sqla: SQLAApp) -> None:
     client = sqla.app.test_client()
     await client.post("/items/apple")
@@ -573,6 +580,7 @@ async def test_sqlalchemy_session_removed_at_teardown(sqla: SQLAApp) -> None:
         assert list(session) == []
 
 
+@sync_driver
 async def test_sqlalchemy_concurrent_requests_have_their_own_session(sqla: SQLAApp) -> None:
     client = sqla.app.test_client()
     await client.post("/items/apple")
@@ -593,6 +601,7 @@ async def test_sqlalchemy_concurrent_requests_have_their_own_session(sqla: SQLAA
     assert sqla.registry() == {}
 
 
+@sync_driver
 async def test_sqlalchemy_in_thread_view(sqla: SQLAApp) -> None:
     client = sqla.app.test_client()
     await client.post("/items/apple")
@@ -600,6 +609,7 @@ async def test_sqlalchemy_in_thread_view(sqla: SQLAApp) -> None:
     assert sqla.registry() == {}
 
 
+@sync_driver
 async def test_sqlalchemy_in_async_app_context(sqla: SQLAApp) -> None:
     async with sqla.app.app_context():
         sqla.db.session.add(sqla.Item(name="fig"))

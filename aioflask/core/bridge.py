@@ -69,11 +69,17 @@ class _BridgeGreenlet(greenlet.greenlet):  # type: ignore[misc]
     Workers are reused: starting a new greenlet costs several microseconds
     (on Python 3.11+ each one allocates its own frame stack), a switch into a
     waiting one a fraction of that.
+
+    Marked as a greenlet provider for SQLAlchemy: its ``await_()`` (the
+    asyncio drivers, ``postgresql+asyncpg://``, ``sqlite+aiosqlite://``)
+    switches the awaitable to the parent, which :func:`drive` awaits like any
+    other; so the sync ORM and Flask-SQLAlchemy query without blocking.
     """
 
     # Whether a coroutine is being stepped in this greenlet (see _step_here):
     # code it calls counts as async code for called_from_sync().
     __slots__ = ("stepping",)
+    __sqlalchemy_greenlet_provider__ = True
 
     def __init__(self, run: Callable[..., Any]) -> None:
         super().__init__(run)

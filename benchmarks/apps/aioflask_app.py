@@ -13,7 +13,7 @@ import time
 
 from aioflask import Flask, in_thread, render_template, request
 
-from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE
+from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE, db_sleep
 
 app = Flask(__name__, template_folder=str(TEMPLATES))
 if threads := os.environ.get("BENCH_THREADS"):
@@ -55,3 +55,10 @@ def upload():
     while chunk := request.stream.read(64 * 1024):
         total += len(chunk)
     return {"length": total}
+
+
+@app.get("/db")
+def db():
+    # asyncpg: the query suspends this request only; a connection per request.
+    db_sleep("asyncpg", pool_size=256)
+    return PING

@@ -9,6 +9,8 @@ Endpoints, the same in every stack:
 - ``POST /echo``: reads the body (64 KiB in the benchmark), answers
   ``{"length": N}``.
 - ``GET /block`` (sync-view stacks only): blocks 50 ms with ``time.sleep``.
+- ``GET /db`` (``databases.py``): ``SELECT pg_sleep(0.05)`` on PostgreSQL, the
+  same sync view everywhere, through SQLAlchemy on each stack's driver.
 
 This module imports no web framework, so every app can use it.
 """
@@ -16,7 +18,9 @@ This module imports no web framework, so every app can use it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "table.html"
@@ -37,7 +41,7 @@ def check(endpoint: str, status: int, body: bytes) -> str | None:
     if status != 200:
         return f"status {status}"
     try:
-        if endpoint in ("ping", "sleep", "block"):
+        if endpoint in ("ping", "sleep", "block", "db"):
             ok = json.loads(body) == PING
         elif endpoint == "echo":
             ok = json.loads(body) == {"length": ECHO_SIZE}
@@ -54,3 +58,25 @@ def check(endpoint: str, status: int, body: bytes) -> str | None:
     except (ValueError, UnicodeDecodeError):
         ok = False
     return None if ok else f"unexpected body {body[:200]!r}"
+
+
+_engines: dict[str, Any] = {}
+
+
+def db_sleep(driver: str, pool_size: int) -> None:
+    """``SELECT pg_sleep(0.05)`` on the benchmark's PostgreSQL (port ``BENCH_PG_PORT``).
+
+    Plain SQLAlchemy with ``driver`` (``asyncpg`` through aioflask's bridge,
+    ``psycopg`` blocking a thread); the pool holds ``pool_size`` connections,
+    as many as requests can wait at once (a connection per request).
+    """
+    engine = _engines.get(driver)
+    if engine is None:
+        import sqlalchemy
+
+        url = f"postgresql+{driver}://postgres@127.0.0.1:{os.environ['BENCH_PG_PORT']}/postgres"
+        engine = _engines[driver] = sqlalchemy.create_engine(
+            url, pool_size=pool_size, max_overflow=0
+        )
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"SELECT pg_sleep({SLEEP_SECONDS})")

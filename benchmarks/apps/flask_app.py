@@ -12,7 +12,7 @@ import time
 from a2wsgi import WSGIMiddleware
 from flask import Flask, render_template, request
 
-from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE
+from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE, db_sleep
 
 app = Flask(__name__, template_folder=str(TEMPLATES))
 
@@ -37,6 +37,13 @@ def tmpl():
 @app.post("/echo")
 def echo():
     return {"length": len(request.get_data())}
+
+
+@app.get("/db")
+def db():
+    # psycopg: the query blocks this thread; a connection per gthread thread.
+    db_sleep("psycopg", pool_size=32)
+    return PING
 
 
 a2wsgi_app = WSGIMiddleware(app)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aioflaskr import create_app
-from aioflaskr.db import get_db, init_db
+from aioflaskr.db import Post, User, db, init_db
 from werkzeug.security import generate_password_hash
 
-from aioflask import Flask
+from aioflask import Flask, run_sync
 from aioflask.testing import FlaskClient, FlaskCliRunner
 
 # Two users ("test" and "other", whose passwords are their names) and one post
@@ -20,7 +21,19 @@ from aioflask.testing import FlaskClient, FlaskCliRunner
 USERS = [
     (name, generate_password_hash(name, method="pbkdf2:sha256:1000")) for name in ("test", "other")
 ]
-POST = ("test title", "test\nbody", 1, "2018-01-01 00:00:00")
+POST = {
+    "title": "test title",
+    "body": "test\nbody",
+    "author_id": 1,
+    "created": datetime(2018, 1, 1),
+}
+
+
+def fill_db() -> None:
+    init_db()
+    db.session.add_all(User(username=name, password=password) for name, password in USERS)
+    db.session.add(Post(**POST))
+    db.session.commit()
 
 
 @pytest.fixture
@@ -29,16 +42,15 @@ async def app(tmp_path: Path) -> AsyncIterator[Flask]:
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "aioflaskr.sqlite")})
 
     async with app.app_context():
-        await init_db()
-        db = await get_db()
-        await db.executemany("INSERT INTO user (username, password) VALUES (?, ?)", USERS)
-        await db.execute(
-            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, ?, ?)", POST
-        )
-        await db.commit()
-    # Leaving the context closed the connection (the async teardown).
+        # The test runs on the event loop, not on the bridge: run_sync() puts
+        # the sync Flask-SQLAlchemy calls there, as a view would be.
+        await run_sync(fill_db)
 
     yield app
+
+    # The pool's aiosqlite connections belong to this test's event loop.
+    async with app.app_context():
+        await run_sync(db.engine.dispose)
 
 
 @pytest.fixture

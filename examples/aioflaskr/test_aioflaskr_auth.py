@@ -1,7 +1,9 @@
-import pytest
-from aioflaskr.db import get_db
+import asyncio
 
-from aioflask import g, session
+import pytest
+from aioflaskr.db import User, db
+
+from aioflask import g, run_sync, session
 
 
 async def test_register(client, app):
@@ -14,11 +16,9 @@ async def test_register(client, app):
 
     # The user was inserted into the database, with a hashed password.
     async with app.app_context():
-        db = await get_db()
-        async with db.execute("SELECT * FROM user WHERE username = 'a'") as cursor:
-            user = await cursor.fetchone()
+        user = await run_sync(db.session.scalar, db.select(User).filter_by(username="a"))
     assert user is not None
-    assert user["password"] != "a"
+    assert user.password != "a"
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,17 @@ async def test_register_validate_input(client, username, password, message):
     assert message in response.data
 
 
+async def test_register_the_same_name_twice_at_once(app):
+    # Both requests are in flight together (each waits for the database and
+    # hashes in a thread): one registers, the other is told the name is taken.
+    clients = [app.test_client(), app.test_client()]
+    responses = await asyncio.gather(
+        *(c.post("/auth/register", data={"username": "twice", "password": "a"}) for c in clients)
+    )
+    assert sorted(r.status_code for r in responses) == [200, 302]
+    assert any(b"already registered" in r.data for r in responses)
+
+
 async def test_login(client, auth):
     # The page renders without template errors.
     assert (await client.get("/auth/login")).status_code == 200
@@ -50,7 +61,7 @@ async def test_login(client, auth):
     async with client:
         await client.get("/")
         assert session["user_id"] == 1
-        assert g.user["username"] == "test"
+        assert g.user.username == "test"
 
 
 @pytest.mark.parametrize(

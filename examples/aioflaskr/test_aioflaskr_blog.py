@@ -1,12 +1,18 @@
 import pytest
-from aioflaskr.db import get_db
+from aioflaskr.db import db
+
+from aioflask import run_sync
 
 
 async def fetch_one(app, sql):
+    """One row of a raw SQL query, or None."""
     async with app.app_context():
-        db = await get_db()
-        async with db.execute(sql) as cursor:
-            return await cursor.fetchone()
+        return await run_sync(lambda: db.session.execute(db.text(sql)).mappings().first())
+
+
+async def execute(app, sql):
+    async with app.app_context():
+        await run_sync(lambda: (db.session.execute(db.text(sql)), db.session.commit()))
 
 
 async def test_index(client, auth):
@@ -32,10 +38,7 @@ async def test_login_required(client, path):
 
 async def test_author_required(app, client, auth):
     # Give the post to another user.
-    async with app.app_context():
-        db = await get_db()
-        await db.execute("UPDATE post SET author_id = 2 WHERE id = 1")
-        await db.commit()
+    await execute(app, "UPDATE post SET author_id = 2 WHERE id = 1")
 
     await auth.login()
     # The current user can't modify another user's post...
@@ -59,7 +62,7 @@ async def test_create(client, auth, app):
     response = await client.post("/create", data={"title": "created", "body": ""})
     assert response.headers["Location"] == "/"
 
-    assert tuple(await fetch_one(app, "SELECT COUNT(id) FROM post")) == (2,)
+    assert (await fetch_one(app, "SELECT COUNT(id) AS n FROM post"))["n"] == 2
     post = await fetch_one(app, "SELECT * FROM post WHERE id = 2")
     assert (post["title"], post["author_id"]) == ("created", 1)
 

@@ -1,25 +1,29 @@
 import sqlite3
 
-import pytest
-from aioflaskr.db import get_db
+from aioflaskr import create_app
+from aioflaskr.db import User, db
+
+from aioflask import run_sync
 
 
-async def test_get_close_db(app):
+async def test_asyncio_driver_and_session_per_context(app):
+    # SQLAlchemy's asyncio driver for SQLite: queries wait on the event loop.
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite+aiosqlite:///")
+
     async with app.app_context():
-        db = await get_db()
-        assert db is await get_db()
-
-    # The async teardown closed the connection with the context.
-    # (aiosqlite says "no active connection" or "Connection closed".)
-    with pytest.raises(ValueError, match=r"closed|no active connection"):
-        await db.execute("SELECT 1")
+        user = await run_sync(db.session.get, User, 1)
+        assert user.username == "test"
+        session = db.session()
+    # The teardown removed the context's session and gave its connection back.
+    assert not session.in_transaction()
+    assert list(session) == []
 
 
 async def test_init_db_command(runner, monkeypatch):
     class Recorder:
         called = False
 
-    async def fake_init_db():
+    def fake_init_db():
         Recorder.called = True
 
     monkeypatch.setattr("aioflaskr.db.init_db", fake_init_db)
@@ -28,14 +32,17 @@ async def test_init_db_command(runner, monkeypatch):
     assert Recorder.called
 
 
-async def test_init_db_command_creates_the_tables(app, runner, tmp_path):
-    app.config["DATABASE"] = str(tmp_path / "new" / "fresh.sqlite")
-    result = await runner.invoke(args=["init-db"])
+async def test_init_db_command_creates_the_tables(tmp_path):
+    path = tmp_path / "new" / "fresh.sqlite"
+    app = create_app({"TESTING": True, "DATABASE": str(path)})
+    result = await app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
     assert result.output == "Initialized the database.\n"
 
-    with sqlite3.connect(app.config["DATABASE"]) as db:
-        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        assert {"user", "post"} <= {name for (name,) in tables}
-        assert db.execute("SELECT COUNT(*) FROM user").fetchone() == (0,)
-    db.close()
+    with sqlite3.connect(path) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert {"user", "post"} <= {name for (name,) in tables.fetchall()}
+        assert connection.execute("SELECT COUNT(*) FROM user").fetchone() == (0,)
+    connection.close()
+    async with app.app_context():
+        await run_sync(db.engine.dispose)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from aioflask import (
@@ -21,7 +21,7 @@ from aioflask import (
     url_for,
 )
 
-from .db import get_db
+from .db import User, db
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -39,15 +39,10 @@ def login_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
 
 
 @bp.before_app_request
-async def load_logged_in_user() -> None:
-    """Put the logged-in user (a row of the user table) on ``g.user``, or None."""
+def load_logged_in_user() -> None:
+    """Put the logged-in user on ``g.user``, or None (a sync hook)."""
     user_id = session.get("user_id")
-    if user_id is None:
-        g.user = None
-    else:
-        db = await get_db()
-        async with db.execute("SELECT * FROM user WHERE id = ?", (user_id,)) as cursor:
-            g.user = await cursor.fetchone()
+    g.user = None if user_id is None else db.session.get(User, user_id)
 
 
 @bp.route("/register", methods=("GET", "POST"))
@@ -67,15 +62,13 @@ async def register():
             # Hashing takes tens of milliseconds of CPU on purpose: do it in a
             # worker thread, so the other requests go on meanwhile.
             password_hash = await run_in_thread(generate_password_hash, password)
-            db = await get_db()
+            db.session.add(User(username=username, password=password_hash))
             try:
-                await db.execute(
-                    "INSERT INTO user (username, password) VALUES (?, ?)",
-                    (username, password_hash),
-                )
-                await db.commit()
-            except sqlite3.IntegrityError:
-                # The username was already taken (UNIQUE constraint).
+                db.session.commit()
+            except IntegrityError:
+                # The username was already taken (UNIQUE constraint), maybe
+                # by a request that was in flight at the same time.
+                db.session.rollback()
                 error = f"User {username} is already registered."
             else:
                 return redirect(url_for("auth.login"))
@@ -92,19 +85,17 @@ async def login():
         username = request.form["username"]
         password = request.form["password"]
         error = None
-        db = await get_db()
-        async with db.execute("SELECT * FROM user WHERE username = ?", (username,)) as cursor:
-            user = await cursor.fetchone()
+        user = db.session.scalar(db.select(User).filter_by(username=username))
 
         if user is None:
             error = "Incorrect username."
-        elif not await run_in_thread(check_password_hash, user["password"], password):
+        elif not await run_in_thread(check_password_hash, user.password, password):
             error = "Incorrect password."
 
         if error is None:
             # Store the user id in a new session and return to the index.
             session.clear()
-            session["user_id"] = user["id"]
+            session["user_id"] = user.id
             return redirect(url_for("index"))
 
         flash(error)
@@ -113,7 +104,7 @@ async def login():
 
 
 @bp.route("/logout")
-async def logout():
+def logout():
     """Clear the current session, including the stored user id."""
     session.clear()
     return redirect(url_for("index"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from aioflask import Blueprint, Flask, current_app, request
+import click
+
+from aioflask import Blueprint, Flask, current_app, g, request
 
 bp = Blueprint("tools", __name__, cli_group="tools")
 
@@ -39,6 +41,26 @@ def create_app(greeting: str = "hello") -> Flask:
     async def hello() -> None:
         await asyncio.sleep(0)
         print(greeting, current_app.name)
+
+    @app.cli.command("own-loop")
+    def own_loop() -> None:
+        """A sync command running a coroutine itself, as Flask apps do."""
+
+        async def greet() -> str:
+            await asyncio.sleep(0)
+            return f"{greeting} from asyncio.run"
+
+        print(asyncio.run(greet()), current_app.name)
+
+    def load_user(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        g.user = value.title()
+        return value
+
+    @app.cli.command("greet")
+    @click.option("--user", callback=load_user, default="ada")
+    def greet(user: str) -> None:
+        """A parameter callback puts the user on g (it has the app context)."""
+        print(f"hello {g.user}")
 
     @app.cli.command("plain", with_appcontext=False)
     async def plain() -> None:
