@@ -20,7 +20,7 @@ from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
 
 from .asgi import serve_http
-from .bridge import make_sync
+from .bridge import Awaiting, make_sync
 from .cli import AppGroup
 from .ctx import AppContext, RequestContext
 from .handshake import serve_websocket, websocket_route
@@ -246,6 +246,8 @@ class Flask(flask.Flask):
                 rv = (sync_body(rv[0]), *rv[1:])
         elif hasattr(rv, "__aiter__"):
             rv = sync_body(rv)
+        elif isinstance(rv, Awaiting):  # `return render_template(...)` in async code
+            raise rv.misused()
         return super().make_response(rv)
 
     @setupmethod
