@@ -20,7 +20,7 @@ from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
 
 from .cli import AppGroup
-from .core.bridge import make_sync, run_sync
+from .core.bridge import Awaiting, make_sync, run_sync
 from .core.caches import BoundedCache
 from .core.http import HTTPConnection
 from .core.lifespan import LifespanConnection
@@ -297,6 +297,8 @@ class Flask(flask.Flask):
                 rv = (sync_body(rv[0]), *rv[1:])
         elif hasattr(rv, "__aiter__"):
             rv = sync_body(rv)
+        elif isinstance(rv, Awaiting):  # `return render_template(...)` in async code
+            raise rv.misused()
         return super().make_response(rv)
 
     @setupmethod

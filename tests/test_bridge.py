@@ -940,7 +940,9 @@ async def test_dual_returns_an_awaitable_in_a_coroutine() -> None:
     pending = _doubled(21)
     assert inspect.isawaitable(pending)
     assert await pending == 42
-    assert await asyncio.create_task(_doubled(1)) == 2  # a coroutine, as it was
+    task = asyncio.create_task(_doubled(1))  # a coroutine, as it was
+    assert "_doubled" in repr(task)
+    assert await task == 2
 
 
 async def test_dual_on_the_bridge_follows_the_code_that_calls() -> None:

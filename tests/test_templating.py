@@ -396,3 +396,14 @@ async def test_registered_filters_and_tests_stay_themselves(app: Flask) -> None:
     assert app.jinja_env.tests["odd"] is odd
     source = "{{ 'a'|shout }} {{ 3 is odd }} {{ ['b', 'c']|map('shout')|join }}"
     assert await rendered(app, source) == "A True BC"
+
+
+async def test_a_forgotten_await_in_an_async_view_says_what_to_write(app: Flask) -> None:
+    app.testing = True
+
+    @app.get("/")
+    async def index() -> Any:
+        return aioflask.render_template_string("{{ 1 }}")
+
+    with pytest.raises(TypeError, match=r"write 'await render_template_string\(\.\.\.\)'"):
+        await app.test_client().get("/")

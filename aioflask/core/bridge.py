@@ -323,7 +323,14 @@ class Awaiting(Coroutine[Any, Any, T]):
         )
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith(("_", "cr_", "gi_")):
+            # What asyncio's reprs and introspection look for on coroutines.
+            return getattr(self._coro, name)
         raise self._misused()
+
+    def misused(self) -> TypeError:
+        """The error to raise where this is used as the result."""
+        return self._misused()
 
     def __iter__(self) -> Iterator[Any]:
         raise self._misused()
