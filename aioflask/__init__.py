@@ -44,6 +44,7 @@ from . import patch as patch  # aioflask.patch.wrap_async, for extensions
 from .app import Flask as Flask
 from .blueprints import Blueprint as Blueprint
 from .core import bridge
+from .core import http as asgi
 from .core.bridge import AwaitOutsideBridgeError as AwaitOutsideBridgeError
 from .core.bridge import await_ as await_
 from .core.bridge import run_sync as run_sync
@@ -66,6 +67,8 @@ from .wrappers import Response as Response
 # The bridge moved into the Flask-free core; ``aioflask.bridge`` (the path the
 # docs have always named) stays importable as the same module.
 _sys.modules[__name__ + ".bridge"] = bridge
+# Likewise the ASGI http module (serve_http, build_environ, ClientDisconnected).
+_sys.modules[__name__ + ".asgi"] = asgi
 
 __all__ = [
     "AwaitOutsideBridgeError",

@@ -1,4 +1,4 @@
-"""The WebSocket handshake as a Flask request: routes, handlers, serving.
+"""The WebSocket handshake as a Flask request: routes and the view that runs a handler.
 
 The handshake of an ASGI ``websocket`` connection is dispatched by Flask as a
 ``GET`` request whose URL scheme is ``ws`` or ``wss``; Werkzeug then matches

@@ -230,3 +230,21 @@ def test_stream_with_context_override_accepts_sync_generators():
     with app.test_request_context("/other"):
         assert list(stream) == ["/sync"]
         assert list(decorated) == ["/sync"]
+
+
+def test_module_paths_the_docs_named_before_the_core_moved_still_import():
+    import aioflask.asgi
+    import aioflask.bridge
+    import aioflask.core.bridge
+    import aioflask.core.http
+
+    assert aioflask.bridge is aioflask.core.bridge
+    assert aioflask.asgi is aioflask.core.http
+    from aioflask.asgi import ClientDisconnected, build_environ, serve_http  # noqa: F401
+    from aioflask.bridge import (  # noqa: F401
+        in_bridge,
+        iterate,
+        make_sync,
+        run_in_executor,
+        run_in_thread,
+    )
