@@ -22,10 +22,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from aioflask import Flask, abort, g, request
 
 DATABASE_URL = os.environ["DATABASE_URL"]
-POOL = {
+POOL: dict[str, Any] = {
     "pool_size": int(os.environ.get("POOL_SIZE", "5")),
     "max_overflow": int(os.environ.get("MAX_OVERFLOW", "10")),
 }
+if DATABASE_URL.startswith("sqlite+aiosqlite:"):
+    # A queue pool, as for the other drivers (SQLAlchemy before 2.0.38 gives a
+    # file database on aiosqlite a NullPool, without pool_size).
+    POOL["poolclass"] = sa.pool.AsyncAdaptedQueuePool
 
 
 class Base(DeclarativeBase):
