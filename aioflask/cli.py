@@ -1,8 +1,9 @@
-"""The ``flask aiorun`` command: ``flask run``, served by uvicorn."""
+"""The ``flask aiorun`` command: ``flask run``, served by uvicorn or granian."""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any
@@ -14,7 +15,7 @@ from flask.helpers import get_debug_flag
 
 from ._compat import debug_option
 from .bridge import make_sync
-from .serving import run_server
+from .serving import SERVERS, run_server
 
 __all__ = ["AppGroup", "aiorun_command"]
 
@@ -67,7 +68,7 @@ def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     return value
 
 
-@click.command("aiorun", short_help="Serve the app with uvicorn (ASGI).")
+@click.command("aiorun", short_help="Serve the app with uvicorn or granian (ASGI).")
 @click.option("--host", "-h", default="127.0.0.1", help="The interface to bind to.")
 @click.option("--port", "-p", default=5000, help="The port to bind to.")
 @click.option(
@@ -100,7 +101,13 @@ def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     type=click.IntRange(min=1),
     help="Number of worker processes.",
 )
-@click.option("--log-level", default="info", help="uvicorn's log level.")
+@click.option("--log-level", default="info", help="The server's log level.")
+@click.option(
+    "--server",
+    type=click.Choice(SERVERS),
+    default="uvicorn",
+    help="The ASGI server: uvicorn, or granian (pip install 'aioflask[granian]').",
+)
 @pass_script_info
 def aiorun_command(
     info: ScriptInfo,
@@ -111,8 +118,9 @@ def aiorun_command(
     debugger: bool | None,
     workers: int,
     log_level: str,
+    server: str,
 ) -> None:
-    """Serve the app with uvicorn: async views run on the event loop.
+    """Serve the app with uvicorn (or granian): async views run on the event loop.
 
     Takes the options of 'flask run'. The reloader and the debugger are on by
     default with the '--debug' option; the reloader and '--workers' load the
@@ -127,12 +135,17 @@ def aiorun_command(
         raise click.UsageError("--reload and --workers cannot be used together.")
     if debugger and workers > 1:
         raise click.UsageError("The debugger keeps state in one process: use --workers 1.")
+    if server == "granian" and importlib.util.find_spec("granian") is None:
+        raise click.UsageError(
+            "--server granian needs the granian package: pip install 'aioflask[granian]'."
+        )
     certfile, keyfile = cert if cert else (None, None)
     # Fail early, in this process, if the app cannot be loaded.
     app = info.load_app()
     show_server_banner(debug, info.app_import_path)
     run_server(
         app,  # type: ignore[arg-type]
+        server=server,
         host=host,
         port=port,
         reload=reload,

@@ -1,4 +1,4 @@
-"""Serve an aioflask app with uvicorn: ``app.run()`` and ``flask aiorun``."""
+"""Serve an aioflask app with uvicorn or granian: ``app.run()`` and ``flask aiorun``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import uvicorn
 if TYPE_CHECKING:
     from .app import Flask
 
-__all__ = ["load_app_from_env", "run_server"]
+__all__ = ["SERVERS", "load_app_from_env", "run_server"]
+
+#: The servers ``flask aiorun --server`` and ``app.run(server=...)`` know.
+SERVERS = ("uvicorn", "granian")
 
 #: Environment variables that carry the app to uvicorn's worker processes.
 APP_ENV = "AIOFLASK_APP"
@@ -32,7 +35,7 @@ def use_debugger(app: Flask, host: str | None = None) -> Flask:
 
 
 def load_app_from_env() -> Flask:
-    """Load the app in a uvicorn worker or reloader process (an app factory).
+    """Load the app in a server's worker or reloader process (an app factory).
 
     ``flask aiorun`` records the ``--app`` value in the environment; this loads
     it the way the ``flask`` command does.
@@ -71,6 +74,7 @@ def _adhoc_certificate() -> tuple[str, str]:
 def run_server(
     app: Flask | None,
     *,
+    server: str = "uvicorn",
     host: str = "127.0.0.1",
     port: int = 5000,
     reload: bool = False,
@@ -81,31 +85,50 @@ def run_server(
     app_import_path: str | None = None,
     **options: Any,
 ) -> None:
-    """Serve with uvicorn until interrupted.
+    """Serve with uvicorn (or granian, ``server="granian"``) until interrupted.
 
-    With ``reload`` or more than one worker, uvicorn starts new processes that
-    load the app again from ``app_import_path`` (the ``--app`` value; ``None``
-    finds ``app.py`` or ``wsgi.py`` as ``flask`` does); ``app`` is then unused.
-    Other keyword arguments go to :class:`uvicorn.Config`.
+    With ``reload`` or more than one worker, the server starts new processes
+    that load the app again from ``app_import_path`` (the ``--app`` value;
+    ``None`` finds ``app.py`` or ``wsgi.py`` as ``flask`` does); ``app`` is
+    then unused. Other keyword arguments go to :class:`uvicorn.Config` or
+    :class:`granian.Granian`.
     """
+    if server not in SERVERS:
+        raise ValueError(f"Unknown server {server!r}: use one of {', '.join(SERVERS)}.")
     if certfile == "adhoc":
         certfile, keyfile = _adhoc_certificate()
-    options.setdefault("log_level", "info")
-    options.setdefault("lifespan", "on")
-    if reload or workers > 1:
+    if reload or workers > 1 or app_import_path is not None:
         os.environ[APP_ENV] = app_import_path or ""
-        if debugger:
-            os.environ[DEBUGGER_ENV] = host
-        target: Any = f"{__name__}:load_app_from_env"
-        options["factory"] = True
+    if reload or workers > 1:
+        app = None
     else:
         if app is None:
             app = load_app_from_env()
         if debugger:
             use_debugger(app, host)
-        target = app
+    if debugger:
+        # For the processes that load the app anew.
+        os.environ[DEBUGGER_ENV] = host
+    if server == "granian":
+        from ._granian import run_granian
+
+        run_granian(
+            app,
+            load_app_from_env,
+            host=host,
+            port=port,
+            reload=reload,
+            workers=workers,
+            certfile=certfile,
+            keyfile=keyfile,
+            **options,
+        )
+        return
+    options.setdefault("log_level", "info")
+    options.setdefault("lifespan", "on")
     uvicorn.run(
-        target,
+        f"{__name__}:load_app_from_env" if app is None else app,
+        factory=app is None,
         host=host,
         port=port,
         reload=reload,
