@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 
-from aioflask import Flask, in_thread, render_template, request
+from aioflask import Flask, in_thread, render_template, request, websocket
 
 from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE
 
@@ -55,3 +55,28 @@ def upload():
     while chunk := request.stream.read(64 * 1024):
         total += len(chunk)
     return {"length": total}
+
+
+@app.websocket("/ws/echo")
+async def ws_echo():
+    await websocket.accept()
+    async for message in websocket:
+        await websocket.send(message)
+
+
+@app.websocket("/ws/idle")
+async def ws_idle():
+    """Say "ready", then wait (for ws_memory.py)."""
+    await websocket.accept()
+    await websocket.send("ready")
+    async for _ in websocket:
+        pass
+
+
+@app.websocket("/ws/idle-sync")
+def ws_idle_sync():
+    """The same as a sync handler, suspended in its bridge greenlet."""
+    websocket.accept()
+    websocket.send("ready")
+    for _ in websocket:
+        pass
