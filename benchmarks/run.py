@@ -73,6 +73,9 @@ class Sample:
     cpu: float = math.nan
     #: Server CPU time per request (µs): steadier than req/s on a busy machine.
     cpu_us: float = math.nan
+    #: The server's context switches per request (threads handing off the GIL,
+    #: waits for the socket): what user-space instruction counts do not see.
+    switches: float = math.nan
     failure: str | None = None
 
 
@@ -123,18 +126,44 @@ def check_endpoints(server: Server, endpoints: list[str]) -> dict[str, str]:
 
 def _cpu_seconds(pid: int) -> float:
     """CPU time of a process and its children (gunicorn's worker), or NaN."""
+    return _usage(pid)[0]
+
+
+def _usage(pid: int) -> tuple[float, float]:
+    """(CPU seconds, context switches) of a process and its children, or NaNs."""
     try:
         import psutil
     except ImportError:
-        return math.nan
+        return math.nan, math.nan
     try:
-        proc = psutil.Process(pid)
-        total = sum(proc.cpu_times()[:2])
-        for child in proc.children(recursive=True):
-            total += sum(child.cpu_times()[:2])
-        return total
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+        cpu = switches = 0.0
+        for proc in procs:
+            cpu += sum(proc.cpu_times()[:2])
+            switches += _thread_switches(proc.pid)
+        return cpu, switches
     except psutil.Error:
+        return math.nan, math.nan
+
+
+def _thread_switches(pid: int) -> float:
+    """Context switches of every thread of a process (Linux), or NaN.
+
+    psutil counts the main thread's only; granian's Rust threads count too.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return math.nan
+    total = 0
+    for task in tasks:
+        try:
+            lines = (task / "status").read_text().splitlines()
+        except OSError:
+            continue  # the thread has ended
+        total += sum(int(line.split()[1]) for line in lines if "ctxt_switches:" in line)
+    return total
 
 
 def measure(server: Server, endpoint: str, args: argparse.Namespace, repeat: int) -> Sample:
@@ -146,9 +175,12 @@ def measure(server: Server, endpoint: str, args: argparse.Namespace, repeat: int
     if args.warmup > 0:
         # Few connections: warm the code up without leaving a backlog behind.
         wrk(url, connections=min(connections, 16), duration=args.warmup, **options)
-    cpu_before, started = _cpu_seconds(server.pid), time.monotonic()
+    (cpu_before, switches_before), started = _usage(server.pid), time.monotonic()
     result: WrkResult = wrk(url, connections=connections, duration=args.duration, **options)
-    cpu_used = _cpu_seconds(server.pid) - cpu_before
+    cpu_after, switches_after = _usage(server.pid)
+    cpu_used = cpu_after - cpu_before
+    if result.requests:
+        sample.switches = (switches_after - switches_before) / result.requests
     sample.cpu = cpu_used / (time.monotonic() - started)
     sample.cpu_us = cpu_used / result.requests * 1e6 if result.requests else math.nan
     sample.rps = result.rps
@@ -197,7 +229,8 @@ def _progress(s: Sample) -> None:
         errors += f" socket errors {s.errors}"
     print(
         f"  [{s.repeat + 1}] {s.stack:26} {s.endpoint:6} {s.rps:9.0f} req/s"
-        f"  p99 {s.p99_ms:8.2f} ms  cpu {s.cpu:4.2f} ({s.cpu_us:.0f} us/req){errors}",
+        f"  p99 {s.p99_ms:8.2f} ms  cpu {s.cpu:4.2f} ({s.cpu_us:.0f} us/req)"
+        f"  {s.switches:.2f} ctx sw/req{errors}",
         file=sys.stderr,
         flush=True,
     )
@@ -215,6 +248,7 @@ class Row:
     p99_ms: float
     cpu: float
     cpu_us: float
+    switches: float
     non_2xx: int
     errors: dict[str, int]
     connections: int
@@ -231,7 +265,7 @@ def summarize(samples: list[Sample], endpoint: str, stacks: list[str]) -> list[R
         failure = next((s.failure for s in mine if s.failure), None)
         if not good:
             nan = math.nan
-            rows.append(Row(name, nan, nan, nan, nan, nan, nan, 0, {}, 0, failure))
+            rows.append(Row(name, nan, nan, nan, nan, nan, nan, nan, 0, {}, 0, failure))
             continue
         errors: dict[str, int] = {}
         for s in good:
@@ -247,6 +281,7 @@ def summarize(samples: list[Sample], endpoint: str, stacks: list[str]) -> list[R
                 p99_ms=_median(s.p99_ms for s in good),
                 cpu=_median(s.cpu for s in good),
                 cpu_us=_median(s.cpu_us for s in good),
+                switches=_median(s.switches for s in good),
                 non_2xx=sum(s.non_2xx for s in good),
                 errors=errors,
                 connections=good[0].connections,
@@ -281,13 +316,13 @@ def table(rows: list[Row]) -> list[str]:
     base = next((r for r in rows if r.stack == "aioflask"), None)
     lines = [
         "| stack | server | req/s (median) | min-max | p99 | vs aioflask"
-        " | server CPU | CPU µs/req | errors |",
-        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+        " | server CPU | CPU µs/req | ctx sw/req | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in rows:
         if math.isnan(r.rps):
             failure = _short(r.failure or "")
-            lines.append(f"| {r.stack} | {STACKS[r.stack].server} | FAILED |||||| {failure} |")
+            lines.append(f"| {r.stack} | {STACKS[r.stack].server} | FAILED ||||||| {failure} |")
             continue
         ratio = f"{r.rps / base.rps:.2f}x" if base and base.rps else "n/a"
         problems = []
@@ -301,7 +336,7 @@ def table(rows: list[Row]) -> list[str]:
             f"| {name} | {STACKS[r.stack].server} | {r.rps:,.0f}"
             f" | {r.rps_min:,.0f}-{r.rps_max:,.0f}"
             f" | {_fmt_ms(r.p99_ms)} | {ratio} | {_fmt(r.cpu, '.0%')} | {_fmt(r.cpu_us, ',.0f')}"
-            f" | {', '.join(problems)} |"
+            f" | {_fmt(r.switches, '.2f')} | {', '.join(problems)} |"
         )
     return lines
 

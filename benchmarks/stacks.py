@@ -58,11 +58,11 @@ def gunicorn(target: str, worker: str, threads: int = 1) -> list[str]:
     return [*argv, f"apps.{target}"]
 
 
-def granian(target: str, interface: str = "asgi", threads: int = 1) -> list[str]:
+def granian(target: str, interface: str = "asgi", threads: int = 1, *options: str) -> list[str]:
     """granian with uvloop, one worker (``asginl``: ASGI without lifespan)."""
     argv = [
         *("-m", "granian", "--interface", interface, "--working-dir", str(BENCH_DIR)),
-        *("--workers", "1", "--log-level", "warning"),
+        *("--workers", "1", "--log-level", "warning", *options),
     ]
     if interface == "wsgi":
         argv += ["--blocking-threads", str(threads)]
@@ -121,6 +121,21 @@ STACKS: dict[str, Stack] = {
             ("ping", "tmpl", "echo"),
         ),
         Stack("aioflask-granian", _GR, granian("aioflask_app:app"), _EVERY),
+        # granian's options that change how requests reach the Python thread.
+        Stack(
+            "aioflask-granian-rust-tasks",
+            _GR + ", --task-impl rust",
+            granian("aioflask_app:app", "asgi", 1, "--task-impl", "rust"),
+            _EVERY,
+            default=False,
+        ),
+        Stack(
+            "aioflask-granian-st",
+            _GR + ", --runtime-mode st",
+            granian("aioflask_app:app", "asgi", 1, "--runtime-mode", "st"),
+            _EVERY,
+            default=False,
+        ),
         Stack("raw-asgi", _UV, uvicorn("raw_app:app", lifespan=False), _EVERY),
         Stack("raw-asgi-granian", _GR, granian("raw_app:app", "asginl"), _EVERY),
         Stack("starlette", _UV, uvicorn("starlette_app:app"), _EVERY),
