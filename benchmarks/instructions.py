@@ -78,14 +78,15 @@ def run_row(row: str, n: int) -> None:
         raise SystemExit(f"unknown row {row!r}")
 
 
-def count(row: str, n: int) -> int:
+def count(row: str, n: int, script: str = __file__) -> int:
+    """Instructions of ``script --row ROW --requests N`` under callgrind."""
     out = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
             sys.executable,
-            __file__,
+            script,
             "--row",
             row,
             "--requests",
