@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,7 +162,10 @@ def test_debug_serves_the_debugger_and_reloads(granian, tmp_path: Path) -> None:
     (project / "granian_app.py").write_text(source)
     # --debug: the reloader and the debugger, as with uvicorn.
     server = granian(
-        command=[*FLASK, "--app", "granian_app", "--debug", "aiorun", "--server", "granian"],
+        command=[
+            *(*FLASK, "--app", "granian_app", "--debug", "aiorun"),
+            *("--server", "granian", "--port", "0"),
+        ],
         cwd=project,
     )
     assert re.search(r"Debugger PIN: [\d-]+", server.log), server.log
@@ -188,13 +192,16 @@ def test_debug_serves_the_debugger_and_reloads(granian, tmp_path: Path) -> None:
 
 
 def test_app_run_serves_with_granian(granian, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as sock:  # app.run() takes 0 for "the default port"
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     script = tmp_path / "run_app.py"
     script.write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(APPS_DIR)!r})\n"
         "from granian_app import app\n"
         "if __name__ == '__main__':\n"
-        "    app.run(port=0, debug=True, load_dotenv=False, server='granian')\n"
+        f"    app.run(port={port}, debug=True, load_dotenv=False, server='granian')\n"
     )
     server = granian(command=[sys.executable, str(script)], cwd=tmp_path)
     assert "Starting granian" in server.log
