@@ -12,13 +12,11 @@ Needs ``valgrind`` (Debian's package).
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from instructions import count
+from instructions import parse_args, per_request
 
 HERE = Path(__file__).resolve().parent
 ROWS = {
@@ -97,21 +95,13 @@ def run_row(row: str, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
-    parser.add_argument("--row", help=argparse.SUPPRESS)
-    parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.row:
-        run_row(args.row, args.requests)
+    n = parse_args(__doc__, run_row)
+    if n is None:
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is needed: apt-get install valgrind")
-    n1, n2 = args.n
     print("| step | instructions / request | difference |\n|---|---:|---:|")
     before = 0.0
     for row, label in ROWS.items():
-        per = (count(row, n2, __file__) - count(row, n1, __file__)) / (n2 - n1)
+        per = per_request(row, *n, script=__file__)
         step = label.startswith("+") or row == "request-context"
         diff = f"{per - before:,.0f}" if step else ""
         print(f"| {label} | {per:,.0f} | {diff} |", flush=True)
