@@ -267,6 +267,9 @@ class Flask(flask.Flask):
         pair, ``"adhoc"`` or an :class:`ssl.SSLContext`. Other keyword
         arguments go to :class:`uvicorn.Config` (``workers`` needs ``flask
         aiorun``). Does nothing under the ``flask`` command, like Flask's.
+
+        ``server="granian"`` serves with granian instead (its options go to
+        :class:`granian.Granian`).
         """
         if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
             return

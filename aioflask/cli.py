@@ -1,9 +1,10 @@
-"""The ``flask aiorun`` command: ``flask run``, served by uvicorn."""
+"""The ``flask aiorun`` command: ``flask run``, served by uvicorn or granian."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import os
 import ssl
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from flask.helpers import get_debug_flag
 from ._compat import debug_option
 from .core.bridge import make_sync
 from .helpers import can_wait, run_on_bridge
-from .serving import run_server
+from .serving import SERVERS, run_server
 
 __all__ = ["AppGroup", "aiorun_command"]
 
@@ -143,7 +144,7 @@ def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     return value
 
 
-@click.command("aiorun", short_help="Serve the app with uvicorn (ASGI).")
+@click.command("aiorun", short_help="Serve the app with uvicorn or granian (ASGI).")
 @click.option("--host", "-h", default="127.0.0.1", help="The interface to bind to.")
 @click.option("--port", "-p", default=5000, help="The port to bind to.")
 @click.option(
@@ -195,7 +196,13 @@ def _validate_key(ctx: click.Context, param: click.Parameter, value: Any) -> Any
         f" {os.path.pathsep!r}."
     ),
 )
-@click.option("--log-level", default="info", help="uvicorn's log level.")
+@click.option("--log-level", default="info", help="The server's log level.")
+@click.option(
+    "--server",
+    type=click.Choice(SERVERS),
+    default="uvicorn",
+    help="The ASGI server: uvicorn, or granian (pip install 'aioflask[granian]').",
+)
 @pass_script_info
 def aiorun_command(
     info: ScriptInfo,
@@ -208,8 +215,9 @@ def aiorun_command(
     extra_files: list[str] | None,
     exclude_patterns: list[str] | None,
     log_level: str,
+    server: str,
 ) -> None:
-    """Serve the app with uvicorn: async views run on the event loop.
+    """Serve the app with uvicorn (or granian): async views run on the event loop.
 
     Takes the options of 'flask run'. The reloader and the debugger are on by
     default with the '--debug' option; the reloader restarts the process on
@@ -224,12 +232,17 @@ def aiorun_command(
         raise click.UsageError("--reload and --workers cannot be used together.")
     if debugger and workers > 1:
         raise click.UsageError("The debugger keeps state in one process: use --workers 1.")
+    if server == "granian" and importlib.util.find_spec("granian") is None:
+        raise click.UsageError(
+            "--server granian needs the granian package: pip install 'aioflask[granian]'."
+        )
     ssl_context = None if cert == (None, None) else cert
     # Fail early, in this process, if the app cannot be loaded.
     app = info.load_app()
     show_server_banner(debug, info.app_import_path)
     run_server(
         app,  # type: ignore[arg-type]
+        server=server,
         host=host,
         port=port,
         reload=reload,

@@ -1,4 +1,4 @@
-"""Serve an aioflask app with uvicorn: ``app.run()`` and ``flask aiorun``."""
+"""Serve an aioflask app with uvicorn (or granian): ``app.run()`` and ``flask aiorun``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from ._compat import run_with_reloader
 if TYPE_CHECKING:
     from .app import Flask
 
-__all__ = ["load_app_from_env", "run_server"]
+__all__ = ["SERVERS", "load_app_from_env", "run_server"]
+
+#: The servers ``run_server`` knows (uvicorn is the default).
+SERVERS = ("uvicorn", "granian")
 
 #: Environment variables that carry the app to uvicorn's worker processes.
 APP_ENV = "AIOFLASK_APP"
@@ -146,6 +149,7 @@ def _shut_down(server: uvicorn.Server, done: threading.Event) -> None:
 def run_server(
     app: Flask | None,
     *,
+    server: str = "uvicorn",
     host: str = "127.0.0.1",
     port: int = 5000,
     reload: bool = False,
@@ -159,7 +163,7 @@ def run_server(
     app_import_path: str | None = None,
     **options: Any,
 ) -> None:
-    """Serve with uvicorn until interrupted.
+    """Serve with uvicorn (or granian, ``server="granian"``) until interrupted.
 
     ``ssl_context`` is Flask's: a ``(cert_file, key_file)`` pair, ``"adhoc"``
     or an :class:`ssl.SSLContext`. With ``reload``, Werkzeug's reloader
@@ -169,8 +173,23 @@ def run_server(
     uvicorn starts new processes that load the app again from
     ``app_import_path`` (the ``--app`` value; ``None`` finds ``app.py`` or
     ``wsgi.py`` as ``flask`` does). Other keyword arguments go to
-    :class:`uvicorn.Config`.
+    :class:`uvicorn.Config` (or :class:`granian.Granian`).
     """
+    if server not in SERVERS:
+        raise ValueError(f"Unknown server {server!r}: use one of {', '.join(SERVERS)}.")
+    if server == "granian":
+        _run_granian(
+            app,
+            host=host,
+            port=port,
+            reload=reload,
+            workers=workers,
+            debugger=debugger,
+            ssl_context=ssl_context,
+            app_import_path=app_import_path,
+            **options,
+        )
+        return
     options.setdefault("log_level", "info")
     options.setdefault("lifespan", "on")
     if workers > 1:
@@ -217,4 +236,52 @@ def run_server(
         exclude_patterns=exclude_patterns,
         interval=reloader_interval,
         reloader_type=reloader_type,
+    )
+
+
+def _run_granian(
+    app: Flask | None,
+    *,
+    host: str,
+    port: int,
+    reload: bool,
+    workers: int,
+    debugger: bool,
+    ssl_context: Any,
+    app_import_path: str | None,
+    **options: Any,
+) -> None:
+    """Serve with granian: its own reloader and workers load the app again."""
+    from ._granian import run_granian
+
+    certfile, keyfile, context = _ssl_options(ssl_context)
+    if context is not None:
+        raise ValueError(
+            "granian takes ssl_context as a (cert_file, key_file) pair or 'adhoc',"
+            " not an ssl.SSLContext."
+        )
+    if reload or workers > 1 or app_import_path is not None:
+        os.environ[APP_ENV] = app_import_path or ""
+    if reload or workers > 1:
+        app = None
+    else:
+        if app is None:
+            app = load_app_from_env()
+        if debugger:
+            use_debugger(app, host)
+    if debugger:
+        # For the processes that load the app anew.
+        os.environ[DEBUGGER_ENV] = host
+    for werkzeug_only in ("extra_files", "exclude_patterns", "reloader_interval", "reloader_type"):
+        options.pop(werkzeug_only, None)
+    run_granian(
+        app,
+        load_app_from_env,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        certfile=certfile,
+        keyfile=keyfile,
+        **options,
     )

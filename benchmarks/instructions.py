@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +79,15 @@ def run_row(row: str, n: int) -> None:
         raise SystemExit(f"unknown row {row!r}")
 
 
-def count(row: str, n: int) -> int:
+def count(row: str, n: int, script: str = __file__) -> int:
+    """Instructions of ``script --row ROW --requests N`` under callgrind."""
     out = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
             sys.executable,
-            __file__,
+            script,
             "--row",
             row,
             "--requests",
@@ -101,23 +103,36 @@ def count(row: str, n: int) -> int:
     return int(match.group(1))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(doc: str, run: Callable[[str, int], None]) -> tuple[int, int] | None:
+    """The command line of a callgrind script: ``--n N1 N2``; ``None`` when this
+    process is one of the counted runs (``--row``), which ``run`` has served."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
     parser.add_argument("--row", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.row:
-        run_row(args.row, args.requests)
-        return
+        run(args.row, args.requests)
+        return None
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
-    n1, n2 = args.n
-    per_request = {row: (count(row, n2) - count(row, n1)) / (n2 - n1) for row in ROWS}
-    floor = per_request["flask-wsgi"]
+    return args.n[0], args.n[1]
+
+
+def per_request(row: str, n1: int, n2: int, script: str = __file__) -> float:
+    """Instructions one request of ``row`` costs: (count(N2) - count(N1)) / (N2 - N1)."""
+    return (count(row, n2, script) - count(row, n1, script)) / (n2 - n1)
+
+
+def main() -> None:
+    n = parse_args(__doc__, run_row)
+    if n is None:
+        return
+    counts = {row: per_request(row, *n) for row in ROWS}
+    floor = counts["flask-wsgi"]
     print("| row | instructions / request | x floor |\n|---|---:|---:|")
     for row, label in ROWS.items():
-        print(f"| {label} | {per_request[row]:,.0f} | {per_request[row] / floor:.3f} |")
+        print(f"| {label} | {counts[row]:,.0f} | {counts[row] / floor:.3f} |")
 
 
 if __name__ == "__main__":

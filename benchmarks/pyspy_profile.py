@@ -49,6 +49,7 @@ COMPONENTS = [
     ("jinja2", "jinja2/", ""),
     ("blinker (signals)", "blinker/", ""),
     ("uvicorn: protocol, parsing, send", "uvicorn/", ""),
+    ("granian: ASGI glue (Python side)", "granian/", ""),
     ("asyncio", "asyncio/", ""),
     ("encodings (idna, utf-8)", "encodings/", ""),
     ("json (stdlib)", "json/", ""),
@@ -60,6 +61,7 @@ STAGES = [
     ("uvicorn: data_received (parse, new request)", r"^HttpToolsProtocol\.data_received"),
     ("uvicorn: RequestResponseCycle.run_asgi (whole app)", r"^RequestResponseCycle\.run_asgi"),
     ("uvicorn: send (encode + write)", r"^RequestResponseCycle\.send "),
+    ("granian: ASGI callback wrapper (whole app)", r"\(granian/asgi\.py"),
     ("aioflask: serve_http (outside the greenlet)", r"^serve_http "),
     ("aioflask: build_environ", r"^build_environ "),
     ("aioflask: drive (switch into the greenlet)", r"^drive "),
@@ -164,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                     *(py_spy, "record", "--pid", str(server.pid), "--nonblocking"),
                     *("--rate", str(args.rate), "--duration", f"{args.duration:.0f}"),
                     *("--format", fmt, "-o", str(out)),
-                    *(("--subprocesses",) if STACKS[args.stack].argv[1] == "gunicorn" else ()),
+                    *(
+                        ("--subprocesses",)
+                        if STACKS[args.stack].argv[1] in ("gunicorn", "granian")
+                        else ()
+                    ),
                 ],
                 CLIENT_CPU,
             ),

@@ -2,7 +2,8 @@
 
 Each stack is a server command for one app of ``apps/``, with the endpoints it
 serves. Every server runs one worker process, pinned to CPU 0 when the machine
-has a second CPU for the load generator.
+has a second CPU for the load generator (granian's main process and its worker
+both).
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ def gunicorn(target: str, worker: str, threads: int = 1) -> list[str]:
     return [*argv, f"apps.{target}"]
 
 
+def granian(target: str, interface: str = "asgi", threads: int = 1, *options: str) -> list[str]:
+    """granian with uvloop, one worker (``asginl``: ASGI without lifespan)."""
+    argv = [
+        *("-m", "granian", "--interface", interface, "--working-dir", str(BENCH_DIR)),
+        *("--workers", "1", "--log-level", "warning", *options),
+    ]
+    if interface == "wsgi":
+        argv += ["--blocking-threads", str(threads)]
+    else:
+        argv += ["--loop", "uvloop"]
+    return [*argv, f"apps.{target}"]
+
+
 def hypercorn(target: str) -> list[str]:
     return [
         *("-m", "hypercorn", "--worker-class", "uvloop"),
@@ -86,6 +100,7 @@ class Stack:
 
 
 _UV = "uvicorn (uvloop, httptools)"
+_GR = "granian ASGI (uvloop)"
 _EVERY = ("ping", "sleep", "tmpl", "echo")
 
 STACKS: dict[str, Stack] = {
@@ -106,7 +121,24 @@ STACKS: dict[str, Stack] = {
             uvicorn("ceiling_app:app", lifespan=False),
             ("ping", "tmpl", "echo"),
         ),
+        Stack("aioflask-granian", _GR, granian("aioflask_app:app"), _EVERY),
+        # granian's options that change how requests reach the Python thread.
+        Stack(
+            "aioflask-granian-rust-tasks",
+            _GR + ", --task-impl rust",
+            granian("aioflask_app:app", "asgi", 1, "--task-impl", "rust"),
+            _EVERY,
+            default=False,
+        ),
+        Stack(
+            "aioflask-granian-st",
+            _GR + ", --runtime-mode st",
+            granian("aioflask_app:app", "asgi", 1, "--runtime-mode", "st"),
+            _EVERY,
+            default=False,
+        ),
         Stack("raw-asgi", _UV, uvicorn("raw_app:app", lifespan=False), _EVERY),
+        Stack("raw-asgi-granian", _GR, granian("raw_app:app", "asginl"), _EVERY),
         Stack("starlette", _UV, uvicorn("starlette_app:app"), _EVERY),
         Stack("quart", _UV, uvicorn("quart_app:app"), _EVERY),
         Stack(
@@ -127,6 +159,18 @@ STACKS: dict[str, Stack] = {
             "gunicorn gthread, 32 threads",
             gunicorn("flask_app:app", "gthread", 32),
             (*_EVERY, "block", "db"),
+        ),
+        Stack(
+            "flask-granian-wsgi",
+            "granian WSGI, 32 threads",
+            granian("flask_app:app", "wsgi", 32),
+            (*_EVERY, "block"),
+        ),
+        Stack(
+            "flask-gunicorn-gevent",
+            "gunicorn gevent, 1,000 connections",
+            gunicorn("flask_app:app", "gevent"),
+            _EVERY,
         ),
         Stack(
             "flask-async-gunicorn-sync",

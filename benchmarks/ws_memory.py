@@ -8,10 +8,11 @@ server's resident memory divided by the number of connections.
 
     python benchmarks/ws_memory.py [--connections 1000] [--rounds 3]
 
-Rows:
+Rows (the ``/ws/idle`` handlers of ``apps/``: accept, send "ready", wait):
 
 - ``raw ASGI``: a bare ASGI WebSocket app: what uvicorn and the websockets
   protocol cost per connection, the floor.
+- ``Starlette``, ``Quart``: their WebSocket handlers.
 - ``aioflask async def``: ``@app.websocket`` with an ``async def`` handler
   (``async for message in websocket``).
 - ``aioflask def``: the same with a sync handler (``for message in
@@ -34,51 +35,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aioflask import Flask, websocket
-
 HERE = Path(__file__).parent
 KIB = 1024
 
-# -- the apps the server runs --------------------------------------------------------
-
-app = Flask(__name__)
-
-
-@app.websocket("/idle/async")
-async def idle_async() -> None:
-    await websocket.accept()
-    await websocket.send("ready")
-    async for _ in websocket:
-        pass
-
-
-@app.websocket("/idle/sync")
-def idle_sync() -> None:
-    websocket.accept()
-    websocket.send("ready")
-    for _ in websocket:
-        pass
-
-
-async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A bare ASGI app: accept, say ready, wait for the disconnect."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": "ready"})
-    while (await receive())["type"] != "websocket.disconnect":
-        pass
-
-
 ROWS = [
-    ("raw ASGI", "ws_memory:raw_app", "/idle/async"),
-    ("aioflask async def", "ws_memory:app", "/idle/async"),
-    ("aioflask def", "ws_memory:app", "/idle/sync"),
+    ("raw ASGI", "apps.raw_app:app", "/ws/idle"),
+    ("Starlette", "apps.starlette_app:app", "/ws/idle"),
+    ("Quart", "apps.quart_app:app", "/ws/idle"),
+    ("aioflask async def", "apps.aioflask_app:app", "/ws/idle"),
+    ("aioflask def", "apps.aioflask_app:app", "/ws/idle-sync"),
 ]
 
 # -- the measurement ------------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 
-from aioflask import Flask, in_thread, render_template, request
+from aioflask import Flask, in_thread, render_template, request, websocket
 
 from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE, db_sleep
 
@@ -62,3 +62,28 @@ def db():
     # asyncpg: the query suspends this request only; a connection per request.
     db_sleep("asyncpg", pool_size=256)
     return PING
+
+
+@app.websocket("/ws/echo")
+async def ws_echo():
+    await websocket.accept()
+    async for message in websocket:
+        await websocket.send(message)
+
+
+@app.websocket("/ws/idle")
+async def ws_idle():
+    """Say "ready", then wait (for ws_memory.py)."""
+    await websocket.accept()
+    await websocket.send("ready")
+    async for _ in websocket:
+        pass
+
+
+@app.websocket("/ws/idle-sync")
+def ws_idle_sync():
+    """The same as a sync handler, suspended in its bridge greenlet."""
+    websocket.accept()
+    websocket.send("ready")
+    for _ in websocket:
+        pass

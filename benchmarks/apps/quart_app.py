@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Quart, render_template, request
+from quart import Quart, render_template, request, websocket
 
 from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE
 
@@ -30,3 +30,18 @@ async def tmpl():
 @app.post("/echo")
 async def echo():
     return {"length": len(await request.get_data())}
+
+
+@app.websocket("/ws/echo")
+async def ws_echo():
+    await websocket.accept()
+    while True:
+        await websocket.send(await websocket.receive())
+
+
+@app.websocket("/ws/idle")
+async def ws_idle():
+    await websocket.accept()
+    await websocket.send("ready")
+    while True:
+        await websocket.receive()

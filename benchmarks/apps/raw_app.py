@@ -22,7 +22,25 @@ async def _respond(send, body: bytes, headers) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def websocket(scope, receive, send) -> None:
+    """``/ws/echo`` sends every message back; ``/ws/idle`` says "ready" and waits."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    echo = scope["path"] == "/ws/echo"
+    if not echo:
+        await send({"type": "websocket.send", "text": "ready"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if echo:
+            await send({**message, "type": "websocket.send"})
+
+
 async def app(scope, receive, send) -> None:
+    if scope["type"] == "websocket":
+        await websocket(scope, receive, send)
+        return
     if scope["type"] != "http":
         return
     path = scope["path"]
