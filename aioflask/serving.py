@@ -260,6 +260,13 @@ def _run_granian(
             "granian takes ssl_context as a (cert_file, key_file) pair or 'adhoc',"
             " not an ssl.SSLContext."
         )
+    if reload and app is not None and app_import_path is None:
+        # app.run() in a script: granian reloads by loading the app anew in
+        # new processes, which needs the app's import path.
+        raise ValueError(
+            "granian cannot reload an app started by app.run(): pass"
+            " use_reloader=False, or run 'flask --app NAME aiorun --server granian --reload'."
+        )
     if reload or workers > 1 or app_import_path is not None:
         os.environ[APP_ENV] = app_import_path or ""
     if reload or workers > 1:

@@ -201,12 +201,18 @@ def test_app_run_serves_with_granian(granian, tmp_path: Path) -> None:  # type: 
         f"sys.path.insert(0, {str(APPS_DIR)!r})\n"
         "from granian_app import app\n"
         "if __name__ == '__main__':\n"
-        f"    app.run(port={port}, debug=True, load_dotenv=False, server='granian')\n"
+        f"    app.run(port={port}, debug=True, use_reloader=False, load_dotenv=False,"
+        " server='granian')\n"
     )
     server = granian(command=[sys.executable, str(script)], cwd=tmp_path)
     assert "Starting granian" in server.log
     assert httpx.get(server.url + "/").json()["debug"] is True
     assert "Werkzeug Debugger" in httpx.get(server.url + "/boom").text
+
+
+def test_app_run_cannot_reload_with_granian() -> None:
+    with pytest.raises(ValueError, match="granian cannot reload an app started by app.run"):
+        Flask("script").run(debug=True, load_dotenv=False, server="granian")
 
 
 def test_unknown_servers_are_refused() -> None:
