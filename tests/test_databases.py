@@ -32,7 +32,7 @@ _databases = itertools.count()
 def postgres() -> Iterator[PostgresCluster]:
     bindir = find_bindir()
     if bindir is None:
-        reason = "PostgreSQL is not installed (initdb, pg_ctl): apt-get install postgresql"
+        reason = "PostgreSQL is not installed (initdb, postgres): apt-get install postgresql"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}; CI must run the PostgreSQL tests")
         pytest.skip(reason)
