@@ -1,28 +1,44 @@
-"""A throwaway PostgreSQL cluster for the database tests (see conftest.py).
+"""A throwaway PostgreSQL cluster for the database tests (see test_databases.py).
 
-Debian's ``postgresql`` package (``initdb`` and ``pg_ctl`` under
+Debian's ``postgresql`` package (``initdb`` and ``postgres`` under
 ``/usr/lib/postgresql/<version>/bin``): a cluster in a temporary directory,
 on a free port of 127.0.0.1, trusting local connections, without fsync. As
-root, it runs as the ``postgres`` user (``initdb`` refuses root).
+root, it runs as the ``postgres`` user (``initdb`` refuses root). The server
+is a child process that gets SIGKILL when its parent goes, even if the test
+run is killed (Linux), so no server outlives the tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 #: Enough for a 200-connection pool and the test's own connections.
 MAX_CONNECTIONS = 500
 
+# Looked up here: the child, once the postgres user, may not read Python's
+# own files to import ctypes.
+_prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the server's process: get SIGKILL when the test run goes (Linux)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
 
 def find_bindir() -> Path | None:
-    """The directory of ``initdb`` and ``pg_ctl``, or None if not installed."""
+    """The directory of ``initdb`` and ``postgres``, or None if not installed."""
     found = shutil.which("pg_ctl")
     if found:
         return Path(os.path.realpath(found)).parent
@@ -37,33 +53,37 @@ def _free_port() -> int:
 
 
 class PostgresCluster:
-    """``initdb`` + ``pg_ctl start`` in a temporary directory; :meth:`stop` removes it."""
+    """``initdb`` + ``postgres`` in a temporary directory; :meth:`stop` removes it."""
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
         self.dir = Path(tempfile.mkdtemp(prefix="aioflask-pg-"))
         self.data = self.dir / "data"
         self.port = _free_port()
-        self._as_user: list[str] = []
+        self.process: subprocess.Popen[bytes] | None = None
+        self._user: str | None = None
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
-            self._as_user = ["runuser", "-u", "postgres", "--"]
+            self._user = "postgres"
 
     def _run(self, *argv: str) -> None:
         done = subprocess.run(
-            [*self._as_user, *argv], capture_output=True, text=True, check=False, timeout=120
+            argv, capture_output=True, text=True, check=False, timeout=120, **self._as_user()
         )
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+
+    def _as_user(self) -> dict[str, object]:
+        if self._user is None:
+            return {}
+        return {"user": self._user, "group": self._user, "extra_groups": []}
 
     def start(self) -> PostgresCluster:
         """Create and start the cluster; if that fails, stop it and remove its directory."""
         try:
             self._start()
         except BaseException:
-            with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
-                self.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.stop()
             raise
         return self
 
@@ -80,26 +100,52 @@ class PostgresCluster:
             "UTF8",
             "--no-sync",
         )
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-            f" -c max_connections={MAX_CONNECTIONS} -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off"
-        )
-        self._run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.dir / "postgres.log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        )
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.dir),
+            "max_connections": str(MAX_CONNECTIONS),
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        argv = [str(self.bindir / "postgres"), "-D", str(self.data)]
+        for name, value in settings.items():
+            argv += ["-c", f"{name}={value}"]
+        with (self.dir / "postgres.log").open("wb") as log:
+            # The signal is set after the switch to the postgres user (the
+            # subprocess module switches first; a switch would clear it).
+            self.process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+                **self._as_user(),  # type: ignore[arg-type]
+            )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        log = (self.dir / "postgres.log").read_text(errors="replace")
+        raise RuntimeError(f"postgres did not start (exit {self.process.poll()}):\n{log}")
 
     def stop(self) -> None:
+        """Stop the server (immediate shutdown) and remove the cluster's directory."""
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGQUIT)  # immediate shutdown
+                try:
+                    self.process.wait(30)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ _databases = itertools.count()
 def postgres() -> Iterator[PostgresCluster]:
     bindir = find_bindir()
     if bindir is None:
-        reason = "PostgreSQL is not installed (initdb, pg_ctl): apt-get install postgresql"
+        reason = "PostgreSQL is not installed (initdb, postgres): apt-get install postgresql"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}; CI must run the PostgreSQL tests")
         pytest.skip(reason)
@@ -300,20 +302,49 @@ async def test_the_warning_does_not_depend_on_import_order(
 
 
 def test_a_cluster_that_fails_to_start_leaves_nothing(tmp_path: Path) -> None:
-    """pg_ctl start may fail after the server started (-w times out): stop it, remove it."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    calls = tmp_path / "calls"
-    for tool, status in (("initdb", 0), ("pg_ctl", 1)):
-        (bindir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\nexit {status}\n')
+    for tool, script in (("initdb", "exit 0"), ("postgres", "echo 'FATAL: no way'; exit 1")):
+        (bindir / tool).write_text(f"#!/bin/sh\n{script}\n")
         (bindir / tool).chmod(0o755)
     cluster = PostgresCluster(bindir)
-    cluster._as_user = []  # the fake tools are the test's own (root: not as postgres)
-    with pytest.raises(RuntimeError, match="pg_ctl"):
+    cluster._user = None  # the fake tools are the test's own (as root: not postgres's)
+    with pytest.raises(RuntimeError, match=r"(?s)postgres did not start.*FATAL: no way"):
         cluster.start()
     assert not cluster.dir.exists()
-    assert [line.split()[-1] for line in calls.read_text().splitlines()] == [
-        "--no-sync",
-        "start",
-        "stop",
-    ]
+
+
+def test_a_killed_test_run_leaves_no_server_running(postgres: PostgresCluster) -> None:
+    """A test run killed outright (a CI timeout) takes its PostgreSQL server with it."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from pathlib import Path\n"
+        "from _postgres import PostgresCluster\n"
+        "cluster = PostgresCluster(Path(sys.argv[2])).start()\n"
+        "pid = (cluster.data / 'postmaster.pid').read_text().split()[0]\n"
+        "print(pid, cluster.dir, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(Path(__file__).parent), str(postgres.bindir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as run:
+        assert run.stdout is not None
+        pid, directory = run.stdout.readline().split()
+        try:
+            os.kill(int(pid), 0)  # the server runs
+            run.kill()
+            run.wait()
+            for _ in range(1000):
+                try:
+                    os.kill(int(pid), 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError(f"postgres {pid} outlived the killed test run")
+        finally:
+            run.kill()
+            shutil.rmtree(directory, ignore_errors=True)
