@@ -211,7 +211,7 @@ def test_app_run_serves_with_granian(granian, tmp_path: Path) -> None:  # type: 
 
 
 def test_app_run_cannot_reload_with_granian() -> None:
-    with pytest.raises(ValueError, match="granian cannot reload an app started by app.run"):
+    with pytest.raises(ValueError, match=r"granian cannot reload an app started by app\.run\(\)"):
         Flask("script").run(debug=True, load_dotenv=False, server="granian")
 
 
