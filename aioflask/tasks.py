@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from .bridge import run_sync
+from .bridge import dual, run_sync
 
 if TYPE_CHECKING:
     from .app import Flask
@@ -134,8 +134,12 @@ class BackgroundTasks:
         except Exception:
             self.app.logger.exception("Exception in background task %s", _name(func))
 
+    @dual(call="app.background_tasks.wait(...)")
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until no background task runs, tasks added meanwhile included.
+
+        Awaited in a coroutine; sync code (a sync test) calls it without
+        ``await``: there, the tasks run only while something waits.
 
         :param timeout: seconds to wait at most; ``None`` waits as long as it takes.
         :return: whether all tasks are done.
