@@ -295,13 +295,12 @@ class Flask(flask.Flask):
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
-        if isinstance(rv, tuple):
-            if rv and hasattr(rv[0], "__aiter__"):
-                rv = (sync_body(rv[0]), *rv[1:])
-        elif hasattr(rv, "__aiter__"):
-            rv = sync_body(rv)
-        elif isinstance(rv, Awaiting):  # `return render_template(...)` in async code
-            raise rv.misused()
+        body = rv[0] if isinstance(rv, tuple) and rv else rv
+        if isinstance(body, Awaiting):  # `return render_template(...)` in async code
+            raise body.misused()
+        if hasattr(body, "__aiter__"):
+            body = sync_body(body)
+            rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)
 
     @setupmethod

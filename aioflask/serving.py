@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import socket
 import ssl
 import sys
@@ -64,12 +65,16 @@ def load_app_from_env() -> Flask:
 
 
 def _adhoc_certificate() -> tuple[str, str]:
+    """Files of a new self-signed certificate, for worker processes to load.
+
+    They hold a private key: they are removed when this process exits.
+    """
+    from cryptography.hazmat.primitives import serialization
     from werkzeug.serving import generate_adhoc_ssl_pair
 
     cert, pkey = generate_adhoc_ssl_pair()
-    from cryptography.hazmat.primitives import serialization
-
     directory = tempfile.mkdtemp(prefix="aioflask-adhoc-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     cert_file = os.path.join(directory, "cert.pem")
     key_file = os.path.join(directory, "key.pem")
     with open(cert_file, "wb") as f:
@@ -102,7 +107,10 @@ def _ssl_options(ssl_context: Any) -> tuple[str | None, str | None, ssl.SSLConte
     if isinstance(ssl_context, ssl.SSLContext):
         return None, None, ssl_context
     if ssl_context == "adhoc":
-        return (*_adhoc_certificate(), None)
+        # Werkzeug's, in memory: no key file left behind.
+        from werkzeug.serving import generate_adhoc_ssl_context
+
+        return None, None, generate_adhoc_ssl_context()
     if isinstance(ssl_context, tuple) and len(ssl_context) == 2:
         return ssl_context[0], ssl_context[1], None
     raise TypeError(
@@ -196,6 +204,8 @@ def run_server(
         os.environ[APP_ENV] = app_import_path or ""
         if debugger:
             os.environ[DEBUGGER_ENV] = host
+        if ssl_context == "adhoc":  # each worker loads the files anew
+            ssl_context = _adhoc_certificate()
         certfile, keyfile, context = _ssl_options(ssl_context)
         if context is not None:
             raise ValueError("With several workers, give ssl_context as (cert_file, key_file).")
@@ -254,6 +264,8 @@ def _run_granian(
     """Serve with granian: its own reloader and workers load the app again."""
     from ._granian import run_granian
 
+    if ssl_context == "adhoc":  # granian's workers load certificate files
+        ssl_context = _adhoc_certificate()
     certfile, keyfile, context = _ssl_options(ssl_context)
     if context is not None:
         raise ValueError(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from .core.bridge import run_sync
+from .core.bridge import dual, run_sync
 from .core.http import HTTPConnection
 
 if TYPE_CHECKING:
@@ -119,8 +119,12 @@ class BackgroundTasks:
         except Exception:
             self.app.logger.exception("Exception in background task %s", _name(func))
 
+    @dual(call="app.background_tasks.wait(...)")
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until no background task runs, tasks added meanwhile included.
+
+        Awaited in a coroutine; sync code (a sync test) calls it without
+        ``await``: there, the tasks run only while something waits.
 
         :param timeout: seconds to wait at most; ``None`` waits as long as it takes.
         :return: whether all tasks are done.

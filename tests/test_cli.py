@@ -195,6 +195,27 @@ def test_aiorun_https_with_an_adhoc_certificate(aiorun) -> None:  # type: ignore
     assert response.json()["scheme"] == "https"
 
 
+def test_adhoc_certificate_leaves_no_key_file(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    # A process serving with an adhoc certificate (killed or not) leaves no
+    # private key on disk; worker processes need files: removed at exit.
+    code = (
+        "import ssl, sys, tempfile\n"
+        "tempfile.tempdir = sys.argv[1]\n"
+        "from aioflask.serving import _adhoc_certificate, _ssl_options\n"
+        "assert isinstance(_ssl_options('adhoc')[2], ssl.SSLContext)\n"
+        "assert not list(__import__('pathlib').Path(sys.argv[1]).rglob('*.pem'))\n"
+        "cert, key = _adhoc_certificate()\n"
+        "ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.stdout == "ok\n", result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_app_run_serves_with_uvicorn_and_the_debugger(aiorun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     script = tmp_path / "run_app.py"
     script.write_text(

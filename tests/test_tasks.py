@@ -454,3 +454,21 @@ async def test_uvicorn_cancels_tasks_after_the_timeout(
         "after_serving",
     ]
     assert "Cancelling 1 background task(s) still running after 0.2 s" in server.log
+
+
+def test_a_sync_test_waits_for_the_tasks_of_its_request(app):
+    done = []
+
+    async def task():
+        await asyncio.sleep(0.01)
+        done.append("task")
+
+    @app.post("/signup")
+    def signup():
+        app.add_background_task(task)
+        return "ok"
+
+    client = app.test_client()
+    assert client.post("/signup").text == "ok"
+    assert app.background_tasks.wait(TIMEOUT) is True
+    assert done == ["task"]

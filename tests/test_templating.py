@@ -405,5 +405,11 @@ async def test_a_forgotten_await_in_an_async_view_says_what_to_write(app: Flask)
     async def index() -> Any:
         return aioflask.render_template_string("{{ 1 }}")
 
+    @app.get("/missing")
+    async def missing() -> Any:
+        return aioflask.render_template_string("{{ 1 }}"), 404  # Flask's idiom
+
     with pytest.raises(TypeError, match=r"write 'await render_template_string\(\.\.\.\)'"):
         await app.test_client().get("/")
+    with pytest.raises(TypeError, match=r"write 'await render_template_string\(\.\.\.\)'"):
+        await app.test_client().get("/missing")

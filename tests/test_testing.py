@@ -269,6 +269,22 @@ def test_sync_cli_runner_invoke(app: Flask) -> None:
     assert result.output == f"hello from {app.name}\n"
 
 
+def test_sync_cli_runner_runs_a_command_as_the_flask_command_does(app: Flask) -> None:
+    # No event loop runs around a sync command (as under `flask`): it may
+    # start one of its own.
+    async def count() -> int:
+        await asyncio.sleep(0)
+        return 3
+
+    @app.cli.command("count")
+    def count_command() -> None:
+        print(asyncio.run(count()))
+
+    result = app.test_cli_runner().invoke(args=["count"])
+    assert result.exception is None
+    assert result.output == "3\n"
+
+
 def test_sync_lifespan(app: Flask) -> None:
     events: list[str] = []
     app.before_serving(lambda: events.append("start"))

@@ -212,13 +212,16 @@ def on_aioflask_client(cls: type[flask.testing.FlaskClient]) -> type[FlaskClient
 class FlaskCliRunner(flask.testing.FlaskCliRunner):
     """Flask's CLI test runner: ``runner.invoke(...)``, or ``await`` it in a coroutine.
 
-    The command runs on the bridge, so ``async def`` commands and ``await_``
-    work inside it.
+    Called from sync code, it runs the command as the ``flask`` command
+    does: with no event loop running (so a sync command may call
+    ``asyncio.run()``); an ``async def`` command runs on a private loop.
+    Awaited, the command runs on the bridge, on the caller's loop, so
+    ``async def`` commands and ``await_`` work inside it.
 
     .. versionadded:: 0.5
     """
 
-    @dual(call="runner.invoke(...)")
+    @dual(flask.testing.FlaskCliRunner.invoke, call="runner.invoke(...)")
     async def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
         """Invoke a command: the result from sync code, an awaitable in a coroutine."""
         return await run_sync(flask.testing.FlaskCliRunner.invoke, self, cli, args, **kwargs)

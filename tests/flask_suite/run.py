@@ -38,7 +38,11 @@ def sdist() -> Path:
         if not archive.exists():
             pip = [sys.executable, "-m", "pip", "download", f"flask=={VERSION}"]
             options = ["--no-binary", ":all:", "--no-deps", "--quiet", "--dest", str(WORK)]
-            subprocess.run([*pip, *options], check=True)
+            if subprocess.run([*pip, *options]).returncode:
+                sys.exit(
+                    f"Could not download Flask {VERSION}'s sdist (see pip's error above)."
+                    f" Offline, put flask-{VERSION}.tar.gz from PyPI in {WORK}."
+                )
         with tarfile.open(archive) as tar:
             if hasattr(tarfile, "data_filter"):  # Python 3.10.12+
                 tar.extraction_filter = tarfile.data_filter
