@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -30,6 +31,7 @@ from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner
 from .typing import Receive, Scope, Send
+from .watchdog import LoopWatchdog, blocked_loop_threshold
 from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]
@@ -62,6 +64,9 @@ class Flask(flask.Flask):
         AIOFLASK_THREADS=32,
         # Seconds background tasks get to finish at shutdown (None: no limit).
         BACKGROUND_TASK_SHUTDOWN_TIMEOUT=5.0,
+        # Warn when the event loop is held longer than this many seconds
+        # (see watchdog.py); None: 0.1 in debug mode, else off; 0: off.
+        AIOFLASK_BLOCKED_LOOP_WARNING=None,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -77,6 +82,11 @@ class Flask(flask.Flask):
         self._thread_pool: ThreadPoolExecutor | None = None
         self._thread_pool_pid = 0
         self._thread_pool_lock = threading.Lock()
+        #: The loop watchdog while it runs (see ``AIOFLASK_BLOCKED_LOOP_WARNING``).
+        self.loop_watchdog: LoopWatchdog | None = None
+        self._blocked_loop_count = 0
+        # Whether the watchdog was started (or found off) for the running loop.
+        self._loop_watched = False
 
     def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
@@ -89,6 +99,8 @@ class Flask(flask.Flask):
 
     async def asgi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application; middleware can wrap it like ``wsgi_app``."""
+        if not self._loop_watched:
+            self._watch_loop()
         if scope["type"] == "http":
             try:
                 await serve_http(self.wsgi_app, scope, receive, send)
@@ -97,9 +109,44 @@ class Flask(flask.Flask):
         elif scope["type"] == "websocket":
             await serve_websocket(self.wsgi_app, scope, receive, send)
         elif scope["type"] == "lifespan":
-            await serve_lifespan(self, scope, receive, send)
+            try:
+                await serve_lifespan(self, scope, receive, send)
+            finally:
+                self._unwatch_loop()
         else:
             raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")
+
+    def _watch_loop(self) -> None:
+        """Start the loop watchdog if it is on (checked once per running loop)."""
+        threshold = blocked_loop_threshold(self)
+        if threshold is not None:
+            self._unwatch_loop()
+            self.loop_watchdog = LoopWatchdog(self, threshold, asyncio.get_running_loop())
+            self.loop_watchdog.on_stop = self._loop_unwatched
+        self._loop_watched = True
+
+    def _unwatch_loop(self) -> None:
+        watchdog, self.loop_watchdog = self.loop_watchdog, None
+        if watchdog is not None:
+            watchdog.stop()
+            self._blocked_loop_count += watchdog.count
+        self._loop_watched = False
+
+    def _loop_unwatched(self) -> None:
+        # The watchdog's loop was closed: watch the next one (tests, scripts).
+        self._loop_watched = False
+
+    @property
+    def blocked_loop_count(self) -> int:
+        """How many times the event loop was held longer than the watchdog's threshold.
+
+        For monitoring; always 0 while ``AIOFLASK_BLOCKED_LOOP_WARNING`` is
+        off (see :doc:`/production`).
+
+        .. versionadded:: 0.5
+        """
+        watchdog = self.loop_watchdog
+        return self._blocked_loop_count + (watchdog.count if watchdog is not None else 0)
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Make ``func`` callable from Flask's sync dispatch.
