@@ -212,13 +212,15 @@ def _registered(app: Flask) -> dict[Any, str]:
     names: dict[Any, str] = {}
 
     def add(kind: str, func: Callable[..., Any]) -> None:
-        seen = 0
-        while func is not None and seen < 10:
-            code = getattr(func, "__code__", None)
+        # Through decorators (functools.wraps) and WebSocket handshake views.
+        obj: Any = func
+        for _ in range(10):
+            if obj is None:
+                break
+            code = getattr(obj, "__code__", None)
             if code is not None:
-                names.setdefault(code, f"{kind} {func.__qualname__!r}")
-            func = getattr(func, "handler", None) or getattr(func, "__wrapped__", None)
-            seen += 1
+                names.setdefault(code, f"{kind} {obj.__qualname__!r}")
+            obj = getattr(obj, "handler", None) or getattr(obj, "__wrapped__", None)
 
     for view in app.view_functions.values():
         add("view", view)
