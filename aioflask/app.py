@@ -67,6 +67,13 @@ class Flask(flask.Flask):
         # Warn when the event loop is held longer than this many seconds
         # (see watchdog.py); None: 0.1 in debug mode, else off; 0: off.
         AIOFLASK_BLOCKED_LOOP_WARNING=None,
+        # WebSocket limits: a larger message closes the connection with 1009
+        # (None: no limit); the server pings idle clients every interval and
+        # closes when no pong comes within the timeout (flask aiorun and
+        # app.run() pass these to uvicorn; other servers have their own).
+        WEBSOCKET_MAX_MESSAGE_SIZE=16 * 1024 * 1024,
+        WEBSOCKET_PING_INTERVAL=20.0,
+        WEBSOCKET_PING_TIMEOUT=20.0,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -266,7 +273,7 @@ class Flask(flask.Flask):
         if server_name:
             sn_host, _, sn_port = server_name.partition(":")
         host = host or sn_host or "127.0.0.1"
-        port = int(port or sn_port or 5000)
+        port = int(port if port is not None else sn_port or 5000)
         debugger = options.pop("use_debugger", self.debug)
         if options.pop("use_reloader", False):
             raise ValueError("app.run() cannot reload; use 'flask --app NAME aiorun --reload'.")

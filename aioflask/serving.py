@@ -13,6 +13,12 @@ if TYPE_CHECKING:
 
 __all__ = ["load_app_from_env", "run_server"]
 
+#: uvicorn's WebSocket options, from these config keys (the server pings: ASGI cannot).
+WEBSOCKET_OPTIONS = {
+    "ws_max_size": "WEBSOCKET_MAX_MESSAGE_SIZE",
+    "ws_ping_interval": "WEBSOCKET_PING_INTERVAL",
+    "ws_ping_timeout": "WEBSOCKET_PING_TIMEOUT",
+}
 #: Environment variables that carry the app to uvicorn's worker processes.
 APP_ENV = "AIOFLASK_APP"
 DEBUGGER_ENV = "AIOFLASK_DEBUGGER"
@@ -68,6 +74,14 @@ def _adhoc_certificate() -> tuple[str, str]:
     return cert_file, key_file
 
 
+def websocket_options(app: Flask) -> dict[str, Any]:
+    """uvicorn's WebSocket options from the app's ``WEBSOCKET_*`` config keys."""
+    options = {o: app.config[key] for o, key in WEBSOCKET_OPTIONS.items() if key in app.config}
+    if options.get("ws_max_size", 0) is None:  # no limit in the app: uvicorn's own
+        del options["ws_max_size"]
+    return options
+
+
 def run_server(
     app: Flask | None,
     *,
@@ -86,7 +100,8 @@ def run_server(
     With ``reload`` or more than one worker, uvicorn starts new processes that
     load the app again from ``app_import_path`` (the ``--app`` value; ``None``
     finds ``app.py`` or ``wsgi.py`` as ``flask`` does); ``app`` is then unused.
-    Other keyword arguments go to :class:`uvicorn.Config`.
+    Other keyword arguments go to :class:`uvicorn.Config`; the WebSocket
+    size limit and pings default to the app's ``WEBSOCKET_*`` config keys.
     """
     if certfile == "adhoc":
         certfile, keyfile = _adhoc_certificate()
@@ -104,6 +119,8 @@ def run_server(
         if debugger:
             use_debugger(app, host)
         target = app
+    if app is not None:
+        options = {**websocket_options(app), **options}
     uvicorn.run(
         target,
         host=host,

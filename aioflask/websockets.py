@@ -103,6 +103,10 @@ class WebSocket:
     #: server stops reading from the client (TCP backpressure). A disconnect
     #: behind a full queue is then seen when the app reads or sends.
     max_queue = 32
+    #: The largest message the client may send, in bytes (UTF-8 for text);
+    #: a larger one closes the connection with 1009. Set at :meth:`accept`
+    #: from ``WEBSOCKET_MAX_MESSAGE_SIZE``; None: no limit.
+    max_message_size: int | None = None
 
     def __init__(self, scope: WebSocketScope, receive: Receive, send: Send) -> None:
         #: The ASGI scope of the connection.
@@ -165,6 +169,8 @@ class WebSocket:
         }
         await self._send_message(message)
         self._accepted = True
+        if flask.has_app_context():
+            self.max_message_size = flask.current_app.config.get("WEBSOCKET_MAX_MESSAGE_SIZE")
         self._reader = asyncio.ensure_future(self._read())
 
     @_dual
@@ -259,10 +265,25 @@ class WebSocket:
             message = await self._receive()
             if message["type"] == "websocket.receive":
                 text = message.get("text")
-                self._queue.put_nowait((message.get("bytes") or b"") if text is None else text)
+                data = (message.get("bytes") or b"") if text is None else text
+                if self.max_message_size is not None and _too_big(data, self.max_message_size):
+                    await self._refuse_message()
+                    return
+                self._queue.put_nowait(data)
             elif message["type"] == "websocket.disconnect":
                 self._disconnected(message.get("code", 1005), message.get("reason") or "")
                 return
+
+    async def _refuse_message(self) -> None:
+        """Close with 1009 (message too big), then cancel the handler as for a disconnect."""
+        close: Any = {"type": "websocket.close", "code": 1009, "reason": "message too big"}
+        try:
+            # The closing handshake first: once the handler ends, the server
+            # drops the connection. Shielded: the handler may end meanwhile.
+            await asyncio.shield(self._send(close))
+        except OSError:
+            pass
+        self._disconnected(1009, "message too big")
 
     def _disconnected(self, code: int, reason: str, cancel: bool = True) -> None:
         if self._closed:
@@ -295,6 +316,12 @@ class WebSocket:
                 await self._send({"type": "websocket.close", "code": 1000, "reason": ""})
         except OSError:
             pass
+
+
+def _too_big(data: str | bytes, limit: int) -> bool:
+    if isinstance(data, str) and len(data) <= limit < 4 * len(data):
+        return len(data.encode()) > limit  # up to 4 bytes per character
+    return len(data) > limit
 
 
 def _session_cookies() -> list[tuple[bytes, bytes]]:
