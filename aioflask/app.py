@@ -29,6 +29,7 @@ from .lifespan import serve_lifespan
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
+from .timeouts import Timeouts
 from .testing import FlaskClient, FlaskCliRunner
 from .typing import Receive, Scope, Send
 from .watchdog import LoopWatchdog, blocked_loop_threshold
@@ -74,6 +75,10 @@ class Flask(flask.Flask):
         WEBSOCKET_MAX_MESSAGE_SIZE=16 * 1024 * 1024,
         WEBSOCKET_PING_INTERVAL=20.0,
         WEBSOCKET_PING_TIMEOUT=20.0,
+        # Seconds without progress before a request body read gives up (408)
+        # and a response send gives up (connection closed); None: no limit.
+        BODY_TIMEOUT=60.0,
+        RESPONSE_TIMEOUT=60.0,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -110,7 +115,9 @@ class Flask(flask.Flask):
             self._watch_loop()
         if scope["type"] == "http":
             try:
-                await serve_http(self.wsgi_app, scope, receive, send)
+                config = self.config
+                timeouts = Timeouts(config["BODY_TIMEOUT"], config["RESPONSE_TIMEOUT"])
+                await serve_http(self.wsgi_app, scope, receive, send, timeouts)
             finally:
                 self.background_tasks.start_pending(scope)
         elif scope["type"] == "websocket":

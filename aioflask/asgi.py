@@ -16,6 +16,8 @@ from typing import IO, Any
 
 from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import COUNTS_CANCELLATIONS, await_, drive
+from .timeouts import ENVIRON_KEY as TIMEOUTS_KEY
+from .timeouts import ResponseTimeout, Timeouts, bounded
 from .typing import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = [
@@ -141,10 +143,22 @@ class Responder:
     length: int | None = None
     started = False
 
-    def __init__(self, send: Send, head: bool, on_stream: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        head: bool,
+        on_stream: Callable[[], None] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self._send = send
         self._head = head
         self._on_stream = on_stream
+        self.timeouts = timeouts
+
+    async def send(self, message: Any) -> None:
+        """Send a message, within the response timeout (each send must progress)."""
+        timeout = self.timeouts.response if self.timeouts is not None else None
+        await bounded(self._send(message), timeout, ResponseTimeout)
 
     def start_response(
         self,
@@ -195,10 +209,10 @@ class Responder:
 
     async def _send_body(self, data: bytes, more: bool) -> None:
         if not self.started:
-            await self._send(self._start())
+            await self.send(self._start())
             if self._on_stream is not None:
                 self._on_stream()
-        await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
         # A server's send() need not wait (uvicorn's returns at once while its
         # buffer has room, or once the client is gone): yield to the loop so a
         # body that never awaits cannot starve other requests, and so that a
@@ -239,16 +253,28 @@ class Responder:
         return self.final(b"")
 
 
-async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
+async def serve_http(
+    app: WSGIApp,
+    scope: HTTPScope,
+    receive: Receive,
+    send: Send,
+    timeouts: Timeouts | None = None,
+) -> None:
     """Serve one ASGI HTTP request with a WSGI application, on the bridge.
 
     A client disconnect seen while the request is suspended cancels it: the
     cancellation is thrown into the application at its pending ``await_``, so
-    awaiting views are cancelled and streaming bodies are closed.
+    awaiting views are cancelled and streaming bodies are closed. With
+    ``timeouts`` (in the environ for the app to change), a body that stalls
+    raises :exc:`~aioflask.timeouts.BodyTimeout` in the reader, and a response
+    the server takes no more of raises :exc:`~aioflask.timeouts.ResponseTimeout`
+    here (the server then closes the connection).
     """
-    receiver = Receiver(receive)
-    responder = Responder(send, scope["method"] == "HEAD", receiver.streaming)
+    receiver = Receiver(receive, timeouts)
+    responder = Responder(send, scope["method"] == "HEAD", receiver.streaming, timeouts)
     environ = build_environ(scope, InputStream(receiver))  # type: ignore[arg-type]
+    if timeouts is not None:
+        environ[TIMEOUTS_KEY] = timeouts
     try:
         messages = await drive(responder.run, (app, environ), None, receiver.watch)
     except asyncio.CancelledError:
@@ -258,7 +284,7 @@ async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Sen
     finally:
         receiver.close()
     for message in messages:
-        await send(message)
+        await responder.send(message)
 
 
 def _uncancel() -> int:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from .bridge import await_
+from .timeouts import BodyTimeout, Timeouts, bounded
 from .typing import Receive, ReceiveEvent
 
 __all__ = ["WATCH_BUFFER", "ClientDisconnected", "InputStream", "Receiver"]
@@ -63,8 +64,13 @@ class Receiver:
     #: Body the app had not read when it streamed was dropped (see the watcher).
     discarded = False
 
-    def __init__(self, receive: Receive) -> None:
+    #: The request's progress timeouts (``body``: seconds to wait for a message).
+    timeouts: Timeouts | None = None
+
+    def __init__(self, receive: Receive, timeouts: Timeouts | None = None) -> None:
         self._receive = receive
+        if timeouts is not None:
+            self.timeouts = timeouts
 
     async def message(self) -> ReceiveEvent:
         """The next message for the body reader."""
@@ -77,10 +83,11 @@ class Receiver:
             return _DISCARDED
         if self.disconnected:
             return _DISCONNECT
+        timeout = self.timeouts.body if self.timeouts is not None else None
         if self._watcher is None:
             self._direct = True
             try:
-                msg = await self._receive()
+                msg = await bounded(self._receive(), timeout, BodyTimeout)
             finally:
                 self._direct = False
                 self._wake()
@@ -89,7 +96,7 @@ class Receiver:
             return msg
         self._waiter = asyncio.get_running_loop().create_future()
         try:
-            return await self._waiter
+            return await bounded(self._waiter, timeout, BodyTimeout)
         finally:
             self._waiter = None
 

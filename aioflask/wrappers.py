@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import sys
+import types
 from typing import IO, Any
 
 import flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
 from .bridge import iterate
+from .timeouts import ENVIRON_KEY as TIMEOUTS_KEY
+from .timeouts import BodyTimeout, Timeouts
+
+
+def _raise_timeout(error: Exception | None) -> None:
+    """A body that stalled past ``BODY_TIMEOUT`` answers 408, not 400."""
+    if isinstance(error, BodyTimeout):
+        raise RequestTimeout(f"The request body made no progress for {error.seconds} s.")
+
 
 __all__ = ["Request", "Response", "sync_body"]
 
@@ -31,6 +41,7 @@ class _BodyStream(LimitedStream):
 
     def on_disconnect(self, error: Exception | None = None) -> None:
         if error is not None:
+            _raise_timeout(error)
             super().on_disconnect(error)
 
     def readall(self) -> bytes:
@@ -51,6 +62,10 @@ class _DeclaredLengthStream(LimitedStream):
     def readinto(self, b: Any) -> int | None:
         # A read of nothing is not a disconnect (Werkzeug's would say so).
         return 0 if not len(b) else super().readinto(b)
+
+    def on_disconnect(self, error: Exception | None = None) -> None:
+        _raise_timeout(error)
+        super().on_disconnect(error)
 
     def readall(self) -> bytes:
         remaining = self.limit - self._pos
@@ -88,6 +103,30 @@ class Request(flask.Request):
             return _DeclaredLengthStream(stream, length)  # type: ignore[return-value]
         return _BodyStream(stream, sys.maxsize if limit is None else limit, is_max=True)  # type: ignore[return-value]
 
+    @property
+    def body_timeout(self) -> float | None:
+        """Seconds the body may make no progress before reading it fails with 408.
+
+        ``BODY_TIMEOUT`` (60) by default; set it in the view (or a
+        ``before_request`` hook) before reading the body to change it for this
+        request; ``None`` waits without limit. Each wait for the next part of
+        the body is bounded, not the whole upload. Only under an ASGI server.
+
+        .. versionadded:: 0.5
+        """
+        timeouts: Timeouts | None = self.environ.get(TIMEOUTS_KEY)
+        if timeouts is None:
+            return self.__dict__.get("_body_timeout", flask.current_app.config["BODY_TIMEOUT"])  # type: ignore[no-any-return]
+        return timeouts.body
+
+    @body_timeout.setter
+    def body_timeout(self, seconds: float | None) -> None:
+        timeouts: Timeouts | None = self.environ.get(TIMEOUTS_KEY)
+        if timeouts is None:
+            self.__dict__["_body_timeout"] = seconds
+        else:
+            timeouts.body = seconds
+
 
 def sync_body(body: Any) -> Any:
     """Adapt an async iterable body to a sync iterator (others pass through)."""
@@ -106,7 +145,22 @@ class Response(flask.Response):
     .. versionadded:: 0.5
     """
 
+    #: Seconds each send of this response may make no progress (the client
+    #: does not read) before the connection is closed and the body closed;
+    #: ``...`` (the default): ``RESPONSE_TIMEOUT`` (60); ``None``: no limit.
+    #: Only under an ASGI server.
+    #:
+    #: .. versionadded:: 0.5
+    timeout: float | None | types.EllipsisType = ...
+
     def __init__(self, response: Any = None, *args: Any, **kwargs: Any) -> None:
         if hasattr(response, "__aiter__"):
             response = sync_body(response)
         super().__init__(response, *args, **kwargs)
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        if self.timeout is not ...:
+            timeouts: Timeouts | None = environ.get(TIMEOUTS_KEY)
+            if timeouts is not None:
+                timeouts.response = self.timeout
+        return super().__call__(environ, start_response)

@@ -73,6 +73,23 @@ def endless():
     return response
 
 
+@app.get("/big")
+def big():
+    size = int(request.args["size"])
+
+    def generate():
+        STATE["big"] = "running"
+        sent = 0
+        while sent < size:
+            yield b"y" * 65536
+            sent += 65536
+        STATE["big"] = "finished"
+
+    response = current_app.response_class(generate())
+    response.timeout = float(request.args["timeout"])
+    return response
+
+
 @app.websocket("/ws/echo")
 async def echo():
     await websocket.accept()

@@ -1,0 +1,114 @@
+"""Progress timeouts: a slow client cannot hold a request forever.
+
+``BODY_TIMEOUT`` bounds each wait for the next piece of the request body,
+``RESPONSE_TIMEOUT`` each wait for the server to take the next piece of the
+response (a client that does not read fills the socket buffers, and the
+server's ``send()`` then waits). Both measure progress, not the total: an
+upload that keeps moving is never cut off, a download that keeps being read
+neither; a wait longer than the limit raises :exc:`BodyTimeout` (the request
+then answers ``408``) or :exc:`ResponseTimeout` (the response is abandoned, its
+body closed, and the server closes the connection).
+
+The hooks: the body reader (:mod:`aioflask.body`) and the response sender
+(:mod:`aioflask.asgi`) await through :func:`bounded`. This module imports
+nothing from Flask or Werkzeug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+__all__ = [
+    "ENVIRON_KEY",
+    "BodyTimeout",
+    "ProgressTimeout",
+    "ResponseTimeout",
+    "Timeouts",
+    "bounded",
+]
+
+T = TypeVar("T")
+
+#: The environ key holding the request's :class:`Timeouts`.
+ENVIRON_KEY = "aioflask.timeouts"
+
+
+class ProgressTimeout(TimeoutError):
+    """A wait made no progress for :attr:`seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no progress for {seconds} s")
+        #: The limit that was reached.
+        self.seconds = seconds
+
+
+class BodyTimeout(ProgressTimeout):
+    """No part of the request body arrived for ``BODY_TIMEOUT`` seconds.
+
+    .. versionadded:: 0.5
+    """
+
+
+class ResponseTimeout(ProgressTimeout):
+    """The server took no part of the response for ``RESPONSE_TIMEOUT`` seconds.
+
+    .. versionadded:: 0.5
+    """
+
+
+class Timeouts:
+    """The progress timeouts of one request, in seconds (None: no limit).
+
+    Created per request from the app's config; ``request.body_timeout`` and
+    ``response.timeout`` change them for one request.
+    """
+
+    __slots__ = ("body", "response")
+
+    def __init__(self, body: float | None, response: float | None) -> None:
+        self.body = body
+        self.response = response
+
+
+class _Deadline:
+    """Cancels the waiting task when a wait takes too long (a timer callback)."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.expired = False
+
+    def __call__(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+
+async def bounded(aw: Awaitable[T], seconds: float | None, error: type[ProgressTimeout]) -> T:
+    """Await ``aw``; if that takes more than ``seconds``, cancel it and raise ``error``.
+
+    A cancellation from elsewhere (a client disconnect) passes through as it
+    is. Like ``asyncio.timeout()`` (which Python 3.10 lacks): the timer
+    cancels the task, and the cancellation it caused is taken back here.
+    """
+    task = None if seconds is None else asyncio.current_task()
+    if task is None or seconds is None:
+        return await aw
+    deadline = _Deadline(task)
+    timer = asyncio.get_running_loop().call_later(seconds, deadline)
+    try:
+        return await aw
+    except asyncio.CancelledError:
+        if not deadline.expired or _uncancel(task) > 0:
+            raise
+        raise error(seconds) from None
+    finally:
+        timer.cancel()
+
+
+def _uncancel(task: asyncio.Task[Any]) -> int:
+    """Take back the timer's cancellation; the number still pending (3.11+)."""
+    uncancel = getattr(task, "uncancel", None)
+    return uncancel() if uncancel is not None else 0
