@@ -29,8 +29,8 @@ from .lifespan import serve_lifespan
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
-from .timeouts import Timeouts
 from .testing import FlaskClient, FlaskCliRunner
+from .timeouts import Timeouts
 from .typing import Receive, Scope, Send
 from .watchdog import LoopWatchdog, blocked_loop_threshold
 from .wrappers import Request, Response, sync_body

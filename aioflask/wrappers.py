@@ -151,7 +151,7 @@ class Response(flask.Response):
     #: Only under an ASGI server.
     #:
     #: .. versionadded:: 0.5
-    timeout: float | None | types.EllipsisType = ...
+    timeout: float | types.EllipsisType | None = ...
 
     def __init__(self, response: Any = None, *args: Any, **kwargs: Any) -> None:
         if hasattr(response, "__aiter__"):

@@ -156,7 +156,7 @@ async def test_bounded_lets_other_cancellations_through():
 
 
 async def test_bounded_raises_its_error_and_takes_its_cancellation_back():
-    with pytest.raises(BodyTimeout, match="no progress for 0.01 s") as info:
+    with pytest.raises(BodyTimeout, match=r"no progress for 0\.01 s") as info:
         await bounded(asyncio.sleep(3600), 0.01, BodyTimeout)
     assert info.value.seconds == 0.01
     task = asyncio.current_task()
