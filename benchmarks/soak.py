@@ -154,10 +154,10 @@ async def one(kind: str, port: int, rng: random.Random) -> bool:
     elif kind in ("drop-stream", "drop-astream"):
         await http(port, "GET", f"/{kind[5:]}?tag={kind}", read=rng.randrange(0, 20_000))
     elif kind == "drop-sse":
-        path = "/sse?n=1000&delay=0&tag=drop-sse"
+        path = "/sse?n=1000000&delay=0&tag=drop-sse"
         await http(port, "GET", path, read=rng.randrange(0, 4096))
     elif kind == "drop-sse-idle":
-        path = "/sse?n=1000&delay=0.01&tag=drop-sse-idle"
+        path = "/sse?n=1000000&delay=0.01&tag=drop-sse-idle"
         await http(port, "GET", path, read=rng.randrange(0, 1024))
     elif kind == "drop-upload":
         _, writer = await asyncio.open_connection(HOST, port)
