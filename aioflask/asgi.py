@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import IO, Any
 
 from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import COUNTS_CANCELLATIONS, await_, drive
 from .timeouts import ENVIRON_KEY as TIMEOUTS_KEY
-from .timeouts import ResponseTimeout, Timeouts, bounded
+from .timeouts import ResponseTimeout, Timeouts, bounded_send
 from .typing import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = [
@@ -155,10 +155,10 @@ class Responder:
         self._on_stream = on_stream
         self.timeouts = timeouts
 
-    async def send(self, message: Any) -> None:
+    def send(self, message: Any) -> Awaitable[None]:
         """Send a message, within the response timeout (each send must progress)."""
         timeout = self.timeouts.response if self.timeouts is not None else None
-        await bounded(self._send(message), timeout, ResponseTimeout)
+        return bounded_send(self._send(message), timeout, ResponseTimeout)
 
     def start_response(
         self,
