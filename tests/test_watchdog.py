@@ -19,10 +19,11 @@ async def test_blocking_async_view_is_named_under_uvicorn(start_server):
     )
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         assert (await client.get("/fine")).text == "fine"  # awaits: not blocking
-        assert (await client.get("/state")).json()["blocked_loop_count"] == 0
         assert (await client.get("/block")).text == "done"
-        assert (await client.get("/state")).json()["blocked_loop_count"] == 1
+        # At least: a busy machine may hold the server's loop too, unnamed.
+        assert (await client.get("/state")).json()["blocked_loop_count"] >= 1
     log = server.log
+    assert "by view 'fine'" not in log
     assert "The event loop was held for at least 0." in log
     assert "by view 'block_in_async_view', GET /block (route '/block'" in log
     # The stack as seen while blocked ends at the blocking line.
@@ -35,7 +36,7 @@ async def test_debug_mode_turns_it_on(start_server):
     server = start_server("hardening_app:app", env={"HARDENING_DEBUG": "true"})
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         await client.get("/block")
-        assert (await client.get("/state")).json()["blocked_loop_count"] == 1
+        assert (await client.get("/state")).json()["blocked_loop_count"] >= 1
     assert "by view 'block_in_async_view'" in server.log
 
 
@@ -112,8 +113,9 @@ async def test_a_new_loop_is_watched_anew():
         asyncio.run(main())
 
     await asyncio.to_thread(serve_once)
-    assert app.blocked_loop_count == 1
+    first = app.blocked_loop_count
+    assert first >= 1
     while app.loop_watchdog.running:  # until its thread sees the loop closed
         await asyncio.sleep(0.01)
     await asyncio.to_thread(serve_once)  # another loop, in another thread
-    assert app.blocked_loop_count == 2
+    assert app.blocked_loop_count > first
