@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from .bridge import await_
-from .timeouts import BodyTimeout, Timeouts, bounded
+from .timeouts import BodyTimeout, Timeouts, bounded, start
 from .typing import Receive, ReceiveEvent
 
 __all__ = ["WATCH_BUFFER", "ClientDisconnected", "InputStream", "Receiver"]
@@ -87,7 +87,12 @@ class Receiver:
         if self._watcher is None:
             self._direct = True
             try:
-                msg = await bounded(self._receive(), timeout, BodyTimeout)
+                if timeout is None:
+                    msg = await self._receive()
+                else:
+                    msg, rest = start(self._receive(), timeout, BodyTimeout)
+                    if rest is not None:
+                        msg = await rest
             finally:
                 self._direct = False
                 self._wake()

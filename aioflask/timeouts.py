@@ -9,9 +9,9 @@ neither; a wait longer than the limit raises :exc:`BodyTimeout` (the request
 then answers ``408``) or :exc:`ResponseTimeout` (the response is abandoned, its
 body closed, and the server closes the connection).
 
-The hooks: the body reader (:mod:`aioflask.body`) awaits through
-:func:`bounded`, the response sender (:mod:`aioflask.asgi`) through
-:func:`bounded_send`. This module imports
+The hooks: the body reader (:mod:`aioflask.body`) waits through
+:func:`start` and :func:`bounded`, the response sender (:mod:`aioflask.asgi`)
+through :func:`bounded_send`. This module imports
 nothing from Flask or Werkzeug.
 """
 
@@ -30,6 +30,7 @@ __all__ = [
     "Timeouts",
     "bounded",
     "bounded_send",
+    "start",
 ]
 
 T = TypeVar("T")
@@ -92,8 +93,8 @@ class _Deadline:
 def bounded(aw: Awaitable[T], seconds: float | None, error: type[ProgressTimeout]) -> Awaitable[T]:
     """Await ``aw``; if it waits more than ``seconds``, cancel it and raise ``error``.
 
-    The timer is armed only once ``aw`` suspends: most body reads complete at
-    once, and a timer costs more than the rest of the wait. A cancellation
+    The timer is armed only once ``aw`` suspends: a timer costs more than
+    most waits (see :func:`start` for the cheapest path). A cancellation
     from elsewhere (a client disconnect) passes through as it is. Like
     ``asyncio.timeout()`` (which Python 3.10 lacks): the timer cancels the
     task, and the cancellation it caused is taken back here.
@@ -101,25 +102,33 @@ def bounded(aw: Awaitable[T], seconds: float | None, error: type[ProgressTimeout
     return aw if seconds is None else _Bounded(_steps(aw), seconds, error, _START)
 
 
-def bounded_send(
-    aw: Awaitable[None], seconds: float | None, error: type[ProgressTimeout]
-) -> Awaitable[None]:
-    """:func:`bounded` for an awaitable without a result (a send), cheaper.
+def start(aw: Awaitable[T], seconds: float, error: type[ProgressTimeout]) -> tuple[Any, Any]:
+    """Run the first step of ``aw`` at once, for the hot paths.
 
-    Its first step runs here, at once: when it completes without waiting (a
-    server's ``send()`` nearly always does), what is returned to await is a
-    constant, so a send costs no generator and no timer (a timer armed for
-    every send cost a JSON ping 12% more instructions,
-    ``benchmarks/instructions.py``; stepping through a generator 2.8%).
+    Returns ``(result, None)`` when ``aw`` completed without waiting (a
+    server's ``send()`` nearly always does, so does ``receive()`` when the
+    body is there): no generator and no timer. Otherwise ``(None, rest)``,
+    where ``rest`` is to be awaited: :func:`bounded` from that suspension on.
+    Stepping every send through :func:`bounded` cost a JSON ping 2.8% more
+    instructions, a timer armed for every send 12% (``benchmarks/instructions.py``);
+    this costs one ``StopIteration``.
     """
-    if seconds is None:
-        return aw
     it = _steps(aw)
     try:
         yielded = it.send(None)
-    except StopIteration:
-        return _SENT
-    return _Bounded(it, seconds, error, yielded)
+    except StopIteration as stop:
+        return stop.value, None
+    return None, _Bounded(it, seconds, error, yielded)
+
+
+def bounded_send(
+    aw: Awaitable[None], seconds: float | None, error: type[ProgressTimeout]
+) -> Awaitable[None]:
+    """:func:`bounded` for an awaitable without a result (a send), through :func:`start`."""
+    if seconds is None:
+        return aw
+    _, rest = start(aw, seconds, error)
+    return _SENT if rest is None else rest
 
 
 def _steps(aw: Awaitable[Any]) -> Any:
