@@ -145,8 +145,9 @@ class Response(flask.Response):
     .. versionadded:: 0.5
     """
 
-    #: Seconds each send of this response may make no progress (the client
-    #: does not read) before the connection is closed and the body closed;
+    #: Seconds each send of this response, when it streams, may make no
+    #: progress (the client does not read) before the body is closed and the
+    #: connection closed;
     #: ``...`` (the default): ``RESPONSE_TIMEOUT`` (60); ``None``: no limit.
     #: Only under an ASGI server.
     #:
