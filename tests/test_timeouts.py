@@ -15,6 +15,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+import aioflask
 from _uvicorn import UvicornProcess
 from aioflask.timeouts import BodyTimeout, Timeouts, bounded
 
@@ -169,3 +170,26 @@ async def test_bounded_raises_its_error_and_takes_its_cancellation_back():
 def test_timeouts_are_per_request_objects():
     timeouts = Timeouts(60.0, None)
     assert (timeouts.body, timeouts.response) == (60.0, None)
+
+
+async def test_request_body_timeout_reads_and_sets_the_config(app, http):
+    app.config["BODY_TIMEOUT"] = 7.0
+    seen = []
+
+    @app.post("/")
+    def index() -> str:
+        seen.append(aioflask.request.body_timeout)
+        aioflask.request.body_timeout = None
+        seen.append(aioflask.request.body_timeout)
+        return aioflask.request.get_data(as_text=True)
+
+    assert (await http.post("/", content=b"body")).text == "body"
+    assert seen == [7.0, None]
+    with app.test_request_context():  # no server: kept, not enforced
+        assert aioflask.request.body_timeout == 7.0
+        aioflask.request.body_timeout = 1.0
+        assert aioflask.request.body_timeout == 1.0
+
+
+def test_response_timeout_defaults_to_the_config(app):
+    assert app.response_class().timeout is ...
