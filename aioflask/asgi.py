@@ -288,7 +288,7 @@ async def serve_http(
     # handed to the server, whose buffer only a previous response on the same
     # connection can have filled (pipelining); leaving it unbounded saves each
     # plain response two timeout steps (1.5% of a JSON ping).
-    send_final = responder.send if responder.started else send
+    send_final = responder.send if receiver.started else send
     for message in messages:
         await send_final(message)
 

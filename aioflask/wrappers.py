@@ -145,23 +145,35 @@ class Response(flask.Response):
     .. versionadded:: 0.5
     """
 
-    #: Seconds each send of this response, when it streams, may make no
-    #: progress (the client does not read) before the body is closed and the
-    #: connection closed;
-    #: ``...`` (the default): ``RESPONSE_TIMEOUT`` (60); ``None``: no limit.
-    #: Only under an ASGI server.
-    #:
-    #: .. versionadded:: 0.5
-    timeout: float | types.EllipsisType | None = ...
+    _timeout: float | types.EllipsisType | None = ...
+
+    @property
+    def timeout(self) -> float | types.EllipsisType | None:
+        """Seconds each send of this response, when it streams, may make no
+        progress (the client does not read) before the body is closed and the
+        connection closed.
+
+        ``...`` (the default): ``RESPONSE_TIMEOUT`` (60); ``None``: no limit.
+        Set it while handling the request the response is for (in the view, an
+        ``after_request`` function). Only under an ASGI server.
+
+        .. versionadded:: 0.5
+        """
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | types.EllipsisType | None) -> None:
+        # Into the request's timeouts at once: reading it when the response is
+        # sent would cost every response a Python-level __call__ (1.4% of a
+        # JSON ping, benchmarks/instructions.py).
+        self._timeout = seconds
+        if flask.has_request_context():
+            timeouts: Timeouts | None = flask.request.environ.get(TIMEOUTS_KEY)
+            if timeouts is not None:
+                app = flask.current_app
+                timeouts.response = app.config["RESPONSE_TIMEOUT"] if seconds is ... else seconds
 
     def __init__(self, response: Any = None, *args: Any, **kwargs: Any) -> None:
         if hasattr(response, "__aiter__"):
             response = sync_body(response)
         super().__init__(response, *args, **kwargs)
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        if self.timeout is not ...:
-            timeouts: Timeouts | None = environ.get(TIMEOUTS_KEY)
-            if timeouts is not None:
-                timeouts.response = self.timeout
-        return super().__call__(environ, start_response)
