@@ -287,7 +287,7 @@ async def serve_http(
     # reads slowly): its last send is bounded too. One sent in one piece is
     # handed to the server, whose buffer only a previous response on the same
     # connection can have filled (pipelining); leaving it unbounded saves each
-    # plain response two timeout steps (1.5% of a JSON ping).
+    # plain response two timeout steps (2% of a JSON ping, instructions.py).
     send_final = responder.send if receiver.started else send
     for message in messages:
         await send_final(message)

@@ -15,8 +15,10 @@ did it (its debug mode names the server's task). The watchdog does:
 
 Off (the default outside debug mode), it costs one attribute test per ASGI
 call. On, nothing per request: a timer every ``threshold / 4`` seconds and a
-thread that wakes as often (``benchmarks/instructions.py``: the JSON ping
-costs the same instructions with the watchdog on or off, see CHANGES.md).
+thread that wakes as often. ``benchmarks/instructions.py``: a JSON ping costs
+426.5k instructions with it off, 428.5k on (+0.5%, where two runs of the same
+code differ by 0.4%, and callgrind, 50 times slower, counts 50 times the
+wake-ups per request).
 """
 
 from __future__ import annotations
