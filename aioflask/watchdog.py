@@ -11,7 +11,9 @@ did it (its debug mode names the server's task). The watchdog does:
   stack of the code holding the loop at that moment, and the request it
   serves (the ``environ`` of the request's greenlet, found on that stack);
 - the late beat, once the loop is free again, logs the warning with how long
-  the loop was held, and counts it (:attr:`LoopWatchdog.count`).
+  the loop was held, and counts it (:attr:`LoopWatchdog.count`); a hold that
+  lasts (1 s, or 10 thresholds) is also reported while it lasts, once, from
+  the monitor thread: code that never gives the loop back is named too.
 
 Off (the default outside debug mode), it costs one attribute test per ASGI
 call. On, nothing per request: a timer every ``threshold / 4`` seconds and a
@@ -41,6 +43,8 @@ __all__ = ["LoopWatchdog", "blocked_loop_threshold"]
 
 #: The threshold in debug mode when ``AIOFLASK_BLOCKED_LOOP_WARNING`` is None.
 DEBUG_THRESHOLD = 0.1
+#: A hold this long (or 10 thresholds) is reported while it lasts, once.
+STILL_HELD = 1.0
 #: The frame whose ``environ`` local is the request a greenlet serves (an HTTP
 #: request or a WebSocket handshake): Flask's ``wsgi_app(environ, start_response)``.
 _WSGI_APP_CODE = flask.Flask.wsgi_app.__code__
@@ -66,13 +70,14 @@ def blocked_loop_threshold(app: Flask) -> float | None:
 class _Sighting:
     """What the monitor saw while the loop was held past the threshold."""
 
-    __slots__ = ("after", "due", "stack", "what")
+    __slots__ = ("after", "due", "stack", "warned", "what")
 
     def __init__(self, due: float, after: float, what: str, stack: str) -> None:
         self.due = due  # the beat that was late
         self.after = after  # seconds held when seen
         self.what = what  # the view or hook, the request
         self.stack = stack
+        self.warned = False  # "still held" was logged
 
 
 class LoopWatchdog:
@@ -133,16 +138,45 @@ class LoopWatchdog:
                 return
             due = self._due
             held = time.monotonic() - due
-            if held <= self.threshold or (self._seen is not None and self._seen.due == due):
+            seen = self._seen
+            if seen is not None and seen.due == due:
+                # Still the same hold: say so once if it does not end.
+                if not seen.warned and held >= max(STILL_HELD, 10 * self.threshold):
+                    seen.warned = True
+                    if not self._warn_still_held(held):
+                        break
                 continue
-            frame = sys._current_frames().get(self._thread_id)
-            if frame is None:  # the loop's thread has ended
+            if held <= self.threshold:
+                continue
+            sighting = self._sight(due, held)
+            if sighting is None:
                 break
-            try:
-                self._seen = _Sighting(due, held, self._describe(frame), _format(frame))
-            finally:
-                del frame
+            self._seen = sighting
         self._stop.set()
+
+    def _sight(self, due: float, held: float) -> _Sighting | None:
+        """What holds the loop now (None if the loop's thread has ended)."""
+        frame = sys._current_frames().get(self._thread_id)
+        if frame is None:
+            return None
+        try:
+            return _Sighting(due, held, self._describe(frame), _format(frame))
+        finally:
+            del frame
+
+    def _warn_still_held(self, held: float) -> bool:
+        # From this thread: the loop cannot log what never ends.
+        now = self._sight(self._due, held)
+        if now is None:
+            return False
+        self.app.logger.warning(
+            "The event loop has been held for %.1f s so far by %s, and is still"
+            " held (an endless loop? a blocking wait without a timeout?). Stack now:\n%s",
+            held,
+            now.what,
+            now.stack,
+        )
+        return True
 
     def _describe(self, frame: FrameType) -> str:
         """The view or hook on the stack, and its request (or the asyncio task)."""

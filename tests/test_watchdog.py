@@ -119,3 +119,27 @@ async def test_a_new_loop_is_watched_anew():
         await asyncio.sleep(0.01)
     await asyncio.to_thread(serve_once)  # another loop, in another thread
     assert app.blocked_loop_count > first
+
+
+async def test_a_hold_that_lasts_is_reported_while_it_lasts(app, http, caplog):
+    app.config["AIOFLASK_BLOCKED_LOOP_WARNING"] = 0.05
+    logged_while_held = []
+
+    @app.get("/spin")
+    async def spin() -> str:
+        # Busy until the watchdog speaks (a loop that would never end otherwise).
+        while not any("still held" in r.getMessage() for r in caplog.records):
+            time.sleep(0.01)
+        logged_while_held.append(True)
+        return "ok"
+
+    assert (await http.get("/spin")).text == "ok"
+    assert logged_while_held == [True]
+    still = [r.getMessage() for r in caplog.records if "still held" in r.getMessage()]
+    assert len(still) == 1
+    assert (
+        "so far by view 'test_a_hold_that_lasts_is_reported_while_it_lasts.<locals>.spin'"
+        in (still[0])
+    )
+    assert "GET /spin (route '/spin', endpoint 'spin')" in still[0]
+    assert "in spin\n    time.sleep(0.01)" in still[0]
