@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["load_app_from_env", "run_server"]
 
+#: uvicorn's WebSocket options, from these config keys (the server pings: ASGI cannot).
+WEBSOCKET_OPTIONS = {
+    "ws_max_size": "WEBSOCKET_MAX_MESSAGE_SIZE",
+    "ws_ping_interval": "WEBSOCKET_PING_INTERVAL",
+    "ws_ping_timeout": "WEBSOCKET_PING_TIMEOUT",
+}
 #: Environment variables that carry the app to uvicorn's worker processes.
 APP_ENV = "AIOFLASK_APP"
 DEBUGGER_ENV = "AIOFLASK_DEBUGGER"
@@ -80,6 +86,14 @@ def _adhoc_certificate() -> tuple[str, str]:
             )
         )
     return cert_file, key_file
+
+
+def websocket_options(app: Flask) -> dict[str, Any]:
+    """uvicorn's WebSocket options from the app's ``WEBSOCKET_*`` config keys."""
+    options = {o: app.config[key] for o, key in WEBSOCKET_OPTIONS.items() if key in app.config}
+    if options.get("ws_max_size", 0) is None:  # no limit in the app: uvicorn's own
+        del options["ws_max_size"]
+    return options
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -169,10 +183,13 @@ def run_server(
     uvicorn starts new processes that load the app again from
     ``app_import_path`` (the ``--app`` value; ``None`` finds ``app.py`` or
     ``wsgi.py`` as ``flask`` does). Other keyword arguments go to
-    :class:`uvicorn.Config`.
+    :class:`uvicorn.Config`; the WebSocket size limit and pings default to
+    the app's ``WEBSOCKET_*`` config keys.
     """
     options.setdefault("log_level", "info")
     options.setdefault("lifespan", "on")
+    if app is not None:
+        options = {**websocket_options(app), **options}
     if workers > 1:
         os.environ[APP_ENV] = app_import_path or ""
         if debugger:
@@ -193,6 +210,7 @@ def run_server(
         return
     if app is None:
         app = load_app_from_env()
+        options = {**websocket_options(app), **options}
     if not reload:
         if debugger:
             use_debugger(app, host)
