@@ -111,7 +111,7 @@ class Flask(flask.Flask):
         self._thread_pool: ThreadPoolExecutor | None = None
         self._thread_pool_pid = 0
         self._thread_pool_lock = threading.Lock()
-        self._loop_watch = LoopWatch(self)
+        self._loop_watch = LoopWatch()
 
     def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
@@ -125,7 +125,7 @@ class Flask(flask.Flask):
     async def asgi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application; middleware can wrap it like ``wsgi_app``."""
         if not self._loop_watch.watched:
-            self._loop_watch.start()
+            self._loop_watch.start(self)
         config = self.config
         if scope["type"] == "http":
             timeouts = Timeouts(config["BODY_TIMEOUT"], config["RESPONSE_TIMEOUT"])

@@ -76,10 +76,10 @@ class LoopWatch:
     (tests, scripts).
     """
 
-    __slots__ = ("_earlier", "app", "watchdog", "watched")
+    __slots__ = ("_earlier", "watchdog", "watched")
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
+    def __init__(self) -> None:
+        # No reference to the app: an app is freed at zero refcount, without the GC.
         #: The watchdog while it runs.
         self.watchdog: LoopWatchdog | None = None
         #: Whether it was started (or found off) for the running loop.
@@ -92,12 +92,12 @@ class LoopWatch:
         watchdog = self.watchdog
         return self._earlier + (watchdog.count if watchdog is not None else 0)
 
-    def start(self) -> None:
+    def start(self, app: Flask) -> None:
         """Start the watchdog on the running loop if it is on (checked once per loop)."""
-        threshold = blocked_loop_threshold(self.app)
+        threshold = blocked_loop_threshold(app)
         if threshold is not None:
             self.stop()
-            self.watchdog = LoopWatchdog(self.app, threshold, asyncio.get_running_loop())
+            self.watchdog = LoopWatchdog(app, threshold, asyncio.get_running_loop())
             self.watchdog.on_stop = self._loop_closed
         self.watched = True
 

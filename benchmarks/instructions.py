@@ -31,6 +31,7 @@ ROWS = {
     "aioflask-wsgi": "aioflask wsgi_app (WSGI mode), def view",
     "aioflask-asgi": "aioflask ASGI, def view",
     "aioflask-asgi-async": "aioflask ASGI, async def view",
+    "aioflask-asgi-no-timeouts": "aioflask ASGI, def view, timeouts off",
     "aioflask-asgi-watchdog": "aioflask ASGI, def view, loop watchdog on",
     "aioflask-asgi-echo": "aioflask ASGI, POST 64 KiB, def view reads it",
 }
@@ -96,6 +97,9 @@ def run_row(row: str, n: int) -> None:
                 await aio_app(s.copy(), receive_body, inprocess.discard)
 
         asyncio.run(post())
+    elif row == "aioflask-asgi-no-timeouts":
+        aio_app.config.update(BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
+        asyncio.run(asgi(aio_app, "/ping"))
     elif row == "aioflask-asgi-watchdog":
         aio_app.config["AIOFLASK_BLOCKED_LOOP_WARNING"] = 0.1
         asyncio.run(asgi(aio_app, "/ping"))
