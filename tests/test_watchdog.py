@@ -143,3 +143,24 @@ async def test_a_hold_that_lasts_is_reported_while_it_lasts(app, http, caplog):
     )
     assert "GET /spin (route '/spin', endpoint 'spin')" in still[0]
     assert "in spin\n    time.sleep(0.01)" in still[0]
+
+
+async def test_lifespan_starts_it_and_shutdown_stops_it():
+    app = aioflask.Flask(__name__)
+    app.config["AIOFLASK_BLOCKED_LOOP_WARNING"] = 0.05
+    messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    sent: list[str] = []
+    running: list[bool] = []
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+        if message["type"] == "lifespan.startup.complete":
+            watchdog = app.loop_watchdog
+            running.append(watchdog is not None and watchdog.running)
+            messages.put_nowait({"type": "lifespan.shutdown"})
+
+    messages.put_nowait({"type": "lifespan.startup"})
+    await app({"type": "lifespan"}, messages.get, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert running == [True]
+    assert app.loop_watchdog is None  # stopped by app.shutdown()
