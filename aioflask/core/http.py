@@ -35,7 +35,7 @@ class HTTPState(enum.Enum):
 
     #: The application runs; nothing was sent yet (an error can still be a 500).
     REQUEST = "request"
-    #: The response has started (its head is sent) and its body streams.
+    #: The response has started (its head is being sent or sent) and its body streams.
     STREAMING = "streaming"
     #: The response is complete.
     DONE = "done"
