@@ -24,6 +24,7 @@ from .core.bridge import Awaiting, make_sync, run_sync
 from .core.caches import BoundedCache
 from .core.http import HTTPConnection
 from .core.lifespan import LifespanConnection
+from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
@@ -33,6 +34,7 @@ from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .threads import THREAD_MARK, run_blocking
+from .watchdog import LoopWatch, LoopWatchdog
 from .websockets import WebSocket
 from .wrappers import Request, Response, sync_body
 
@@ -57,9 +59,11 @@ class Flask(flask.Flask):
     jinja_environment = Environment  # type: ignore[assignment]
     test_client_class = FlaskClient
     test_cli_runner_class = FlaskCliRunner
-    #: The class serving an ASGI ``http`` scope: ``cls(wsgi_app, scope, receive, send)()``.
+    #: The class serving an ASGI ``http`` scope:
+    #: ``cls(wsgi_app, scope, receive, send, timeouts)()``.
     asgi_http_class = HTTPConnection
-    #: The class serving an ASGI ``websocket`` scope: ``cls(wsgi_app, scope, receive, send)()``.
+    #: The class serving an ASGI ``websocket`` scope:
+    #: ``cls(wsgi_app, scope, receive, send, max_message_size)()``.
     asgi_websocket_class = WebSocket
     #: The class serving the ASGI ``lifespan`` scope: ``cls(app, scope, receive, send)()``.
     asgi_lifespan_class = LifespanConnection
@@ -72,6 +76,20 @@ class Flask(flask.Flask):
         AIOFLASK_THREADS=32,
         # Seconds background tasks get to finish at shutdown (None: no limit).
         BACKGROUND_TASK_SHUTDOWN_TIMEOUT=5.0,
+        # Warn when the event loop is held longer than this many seconds
+        # (see watchdog.py); None: 0.1 in debug mode, else off; 0: off.
+        AIOFLASK_BLOCKED_LOOP_WARNING=None,
+        # WebSocket limits: a larger message closes the connection with 1009
+        # (None: no limit); the server pings idle clients every interval and
+        # closes when no pong comes within the timeout (flask aiorun and
+        # app.run() pass these to uvicorn; other servers have their own).
+        WEBSOCKET_MAX_MESSAGE_SIZE=16 * 1024 * 1024,
+        WEBSOCKET_PING_INTERVAL=20.0,
+        WEBSOCKET_PING_TIMEOUT=20.0,
+        # Seconds without progress before a request body read gives up (408)
+        # and a response send gives up (connection closed); None: no limit.
+        BODY_TIMEOUT=60.0,
+        RESPONSE_TIMEOUT=60.0,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -93,6 +111,7 @@ class Flask(flask.Flask):
         self._thread_pool: ThreadPoolExecutor | None = None
         self._thread_pool_pid = 0
         self._thread_pool_lock = threading.Lock()
+        self._loop_watch = LoopWatch()
 
     def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
@@ -105,10 +124,15 @@ class Flask(flask.Flask):
 
     async def asgi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application; middleware can wrap it like ``wsgi_app``."""
+        if not self._loop_watch.watched:
+            self._loop_watch.start(self)
+        config = self.config
         if scope["type"] == "http":
-            await self.asgi_http_class(self.wsgi_app, scope, receive, send)()
+            timeouts = Timeouts(config["BODY_TIMEOUT"], config["RESPONSE_TIMEOUT"])
+            await self.asgi_http_class(self.wsgi_app, scope, receive, send, timeouts)()
         elif scope["type"] == "websocket":
-            await self.asgi_websocket_class(self.wsgi_app, scope, receive, send)()
+            limit = config["WEBSOCKET_MAX_MESSAGE_SIZE"]
+            await self.asgi_websocket_class(self.wsgi_app, scope, receive, send, limit)()
         elif scope["type"] == "lifespan":
             # Again here: an app factory may import SQLAlchemy after making the app.
             watch_sqlalchemy()
@@ -135,7 +159,8 @@ class Flask(flask.Flask):
         functions, then shut the thread pool down.
 
         Tasks are drained first (they may need what the hooks close), and the
-        pool last (the hooks may use it). Called at ASGI lifespan shutdown.
+        pool last (the hooks may use it); the loop watchdog stops then too.
+        Called at ASGI lifespan shutdown.
 
         .. versionadded:: 0.5
         """
@@ -147,6 +172,26 @@ class Flask(flask.Flask):
             raise
         finally:
             self.shutdown_thread_pool()
+            self._loop_watch.stop()
+
+    @property
+    def loop_watchdog(self) -> LoopWatchdog | None:
+        """The loop watchdog while it runs (see ``AIOFLASK_BLOCKED_LOOP_WARNING``).
+
+        .. versionadded:: 0.5
+        """
+        return self._loop_watch.watchdog
+
+    @property
+    def blocked_loop_count(self) -> int:
+        """How many times the event loop was held longer than the watchdog's threshold.
+
+        For monitoring; always 0 while ``AIOFLASK_BLOCKED_LOOP_WARNING`` is
+        off (see :doc:`/production`).
+
+        .. versionadded:: 0.5
+        """
+        return self._loop_watch.count
 
     def _run_serving_hooks(self, funcs: list[Callable[[], Any]]) -> None:
         """Call serving hooks in order, in an app context (on the bridge)."""

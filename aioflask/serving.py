@@ -26,6 +26,12 @@ __all__ = ["SERVERS", "load_app_from_env", "run_server"]
 #: The servers ``run_server`` knows (uvicorn is the default).
 SERVERS = ("uvicorn", "granian")
 
+#: uvicorn's WebSocket options, from these config keys (the server pings: ASGI cannot).
+WEBSOCKET_OPTIONS = {
+    "ws_max_size": "WEBSOCKET_MAX_MESSAGE_SIZE",
+    "ws_ping_interval": "WEBSOCKET_PING_INTERVAL",
+    "ws_ping_timeout": "WEBSOCKET_PING_TIMEOUT",
+}
 #: Environment variables that carry the app to uvicorn's worker processes.
 APP_ENV = "AIOFLASK_APP"
 DEBUGGER_ENV = "AIOFLASK_DEBUGGER"
@@ -88,6 +94,14 @@ def _adhoc_certificate() -> tuple[str, str]:
             )
         )
     return cert_file, key_file
+
+
+def websocket_options(app: Flask) -> dict[str, Any]:
+    """uvicorn's WebSocket options from the app's ``WEBSOCKET_*`` config keys."""
+    options = {o: app.config[key] for o, key in WEBSOCKET_OPTIONS.items() if key in app.config}
+    if options.get("ws_max_size", 0) is None:  # no limit in the app: uvicorn's own
+        del options["ws_max_size"]
+    return options
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -181,7 +195,8 @@ def run_server(
     uvicorn starts new processes that load the app again from
     ``app_import_path`` (the ``--app`` value; ``None`` finds ``app.py`` or
     ``wsgi.py`` as ``flask`` does). Other keyword arguments go to
-    :class:`uvicorn.Config` (or :class:`granian.Granian`).
+    :class:`uvicorn.Config` (or :class:`granian.Granian`); the WebSocket size
+    limit and pings default to the app's ``WEBSOCKET_*`` config keys.
     """
     if server not in SERVERS:
         raise ValueError(f"Unknown server {server!r}: use one of {', '.join(SERVERS)}.")
@@ -200,6 +215,8 @@ def run_server(
         return
     options.setdefault("log_level", "info")
     options.setdefault("lifespan", "on")
+    if app is not None:
+        options = {**websocket_options(app), **options}
     if workers > 1:
         os.environ[APP_ENV] = app_import_path or ""
         if debugger:
@@ -222,6 +239,7 @@ def run_server(
         return
     if app is None:
         app = load_app_from_env()
+        options = {**websocket_options(app), **options}
     if not reload:
         if debugger:
             use_debugger(app, host)

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import io
 import sys
+import types
 from typing import IO, Any
 
 import flask
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge, RequestTimeout
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
 from .core.bridge import iterate
+from .core.http import HTTPConnection
+from .core.timeouts import BodyTimeout, Timeouts
+
+
+def _timeouts(environ: dict[str, Any]) -> Timeouts | None:
+    """The progress timeouts of the request (None outside an ASGI server)."""
+    connection: HTTPConnection | None = environ.get(HTTPConnection.environ_key)
+    return connection.timeouts if connection is not None else None
+
+
+def _raise_timeout(error: Exception | None) -> None:
+    """A body that stalled past ``BODY_TIMEOUT`` answers 408, not 400."""
+    if isinstance(error, BodyTimeout):
+        raise RequestTimeout(f"The request body made no progress for {error.seconds} s.")
+
 
 __all__ = ["Request", "Response", "sync_body"]
 
@@ -36,6 +52,7 @@ class _BodyStream(LimitedStream):
 
     def on_disconnect(self, error: Exception | None = None) -> None:
         if error is not None:
+            _raise_timeout(error)
             super().on_disconnect(error)
 
     def readall(self) -> bytes:
@@ -82,6 +99,7 @@ class _DeclaredLengthStream(io.RawIOBase):
         try:
             data = self._source.read(size) if whole else self._source.read1(size)
         except (OSError, ValueError) as e:
+            _raise_timeout(e)
             raise ClientDisconnected() from e
         self._remaining -= len(data)
         if not data or (whole and len(data) < size):
@@ -110,6 +128,30 @@ class Request(flask.Request):
             return _DeclaredLengthStream(stream, length)  # type: ignore[return-value]
         return _BodyStream(stream, sys.maxsize if limit is None else limit, is_max=True)  # type: ignore[return-value]
 
+    @property
+    def body_timeout(self) -> float | None:
+        """Seconds the body may make no progress before reading it fails with 408.
+
+        ``BODY_TIMEOUT`` (60) by default; set it in the view (or a
+        ``before_request`` hook) before reading the body to change it for this
+        request; ``None`` waits without limit. Each wait for the next part of
+        the body is bounded, not the whole upload. Only under an ASGI server.
+
+        .. versionadded:: 0.5
+        """
+        timeouts = _timeouts(self.environ)
+        if timeouts is None:
+            return self.__dict__.get("_body_timeout", flask.current_app.config["BODY_TIMEOUT"])  # type: ignore[no-any-return]
+        return timeouts.body
+
+    @body_timeout.setter
+    def body_timeout(self, seconds: float | None) -> None:
+        timeouts = _timeouts(self.environ)
+        if timeouts is None:
+            self.__dict__["_body_timeout"] = seconds
+        else:
+            timeouts.body = seconds
+
 
 def sync_body(body: Any) -> Any:
     """Adapt an async iterable body to a sync iterator (others pass through)."""
@@ -127,6 +169,34 @@ class Response(flask.Response):
 
     .. versionadded:: 0.5
     """
+
+    _timeout: float | types.EllipsisType | None = ...
+
+    @property
+    def timeout(self) -> float | types.EllipsisType | None:
+        """Seconds each send of this response, when it streams, may make no
+        progress (the client does not read) before the body is closed and the
+        connection closed.
+
+        ``...`` (the default): ``RESPONSE_TIMEOUT`` (60); ``None``: no limit.
+        Set it while handling the request the response is for (in the view, an
+        ``after_request`` function). Only under an ASGI server.
+
+        .. versionadded:: 0.5
+        """
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | types.EllipsisType | None) -> None:
+        # Into the request's timeouts at once: reading it when the response is
+        # sent would cost every response a Python-level __call__ (1.4% of a
+        # JSON ping, benchmarks/instructions.py).
+        self._timeout = seconds
+        if flask.has_request_context():
+            timeouts = _timeouts(flask.request.environ)
+            if timeouts is not None:
+                app = flask.current_app
+                timeouts.response = app.config["RESPONSE_TIMEOUT"] if seconds is ... else seconds
 
     def __init__(self, response: Any = None, *args: Any, **kwargs: Any) -> None:
         if hasattr(response, "__aiter__"):

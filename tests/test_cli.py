@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -486,3 +488,47 @@ async def test_flask_sync_runner_in_an_async_test_runs_sync_commands() -> None:
     result = flask.testing.FlaskCliRunner(app).invoke(args=["hello"])
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.output == "hello from runner\n"
+
+
+def test_app_run_passes_the_websocket_ping_keys_to_uvicorn(aiorun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "run_ws.py"
+    script.write_text(
+        "import asyncio\n"
+        "from aioflask import Flask, websocket\n"
+        "app = Flask('pings')\n"
+        "app.config['WEBSOCKET_PING_INTERVAL'] = 0.2\n"
+        "app.config['WEBSOCKET_PING_TIMEOUT'] = 0.5\n"
+        "@app.websocket('/ws')\n"
+        "async def ws():\n"
+        "    await websocket.accept()\n"
+        "    try:\n"
+        "        await asyncio.sleep(3600)\n"
+        "    finally:\n"
+        "        print('handler ended with', websocket.close_code, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    app.run(port=0, load_dotenv=False)\n"
+    )
+    server = aiorun(command=[sys.executable, str(script)], cwd=tmp_path)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(4096)
+        head, _, data = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        # The server pings (opcode 9); unanswered, it closes the connection.
+        opcodes = []
+        while chunk := sock.recv(4096):
+            data += chunk
+            while len(data) >= 2 and len(data) >= 2 + (data[1] & 0x7F):
+                opcodes.append(data[0] & 0x0F)
+                data = data[2 + (data[1] & 0x7F) :]
+    assert opcodes[0] == 0x9, opcodes
+    deadline = time.monotonic() + 10
+    while "handler ended with" not in server.log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "handler ended with" in server.log, server.log  # the server closed it

@@ -965,3 +965,31 @@ def test_a_websocket_route_served_through_wsgi_says_it_needs_an_asgi_server():
     response = flask.testing.FlaskClient(app, app.response_class).get("/ws", headers=headers)
     assert response.status_code == 501
     assert "WebSockets need an ASGI server" in response.text
+
+
+# -- limits ----------------------------------------------------------------------------
+
+
+async def test_a_message_over_the_size_limit_closes_with_1009(start_server):
+    # uvicorn's own limit stays at its 16 MiB default: the app enforces this one.
+    server = start_server("hardening_app:app", env={"HARDENING_WEBSOCKET_MAX_MESSAGE_SIZE": "1024"})
+    url = server.url.replace("http", "ws") + "/ws/echo"
+    for too_big in (b"x" * 1025, "€" * 342):  # 1,026 bytes of UTF-8 in 342 characters
+        async with connect(url) as ws:
+            await ws.send(b"y" * 1024)  # at the limit: fine
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == b"y" * 1024
+            await ws.send("€" * 341)
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "€" * 341
+            await ws.send(too_big)
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+            assert info.value.rcvd is not None
+            assert (info.value.rcvd.code, info.value.rcvd.reason) == (1009, "message too big")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/state")).json()["echo_close_code"] == 1009
+
+
+async def test_size_limit_defaults_to_uvicorns(app):
+    assert app.config["WEBSOCKET_MAX_MESSAGE_SIZE"] == 16 * 1024 * 1024
+    assert app.config["WEBSOCKET_PING_INTERVAL"] == 20.0
+    assert app.config["WEBSOCKET_PING_TIMEOUT"] == 20.0

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import cast
 
 from .bridge import await_
+from .timeouts import BodyTimeout, Timeouts, bounded, start
 from .types import Receive, ReceiveEvent
 
 __all__ = ["WATCH_BUFFER", "ClientDisconnected", "InputStream", "Receiver"]
@@ -61,9 +62,19 @@ class Receiver:
     #: Body the app had not read when it streamed was dropped (see the watcher).
     discarded = False
 
-    def __init__(self, receive: Receive, on_disconnect: Callable[[], None] | None = None) -> None:
+    #: The request's progress timeouts (``body``: seconds to wait for a message).
+    timeouts: Timeouts | None = None
+
+    def __init__(
+        self,
+        receive: Receive,
+        on_disconnect: Callable[[], None] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self._receive = receive
         self._on_disconnect = on_disconnect
+        if timeouts is not None:
+            self.timeouts = timeouts
 
     async def message(self) -> ReceiveEvent:
         """The next message for the body reader."""
@@ -76,10 +87,16 @@ class Receiver:
             return _DISCARDED
         if self.disconnected:
             return _DISCONNECT
+        timeout = self.timeouts.body if self.timeouts is not None else None
         if self._watcher is None:
             self._direct = True
             try:
-                msg = await self._receive()
+                if timeout is None:
+                    msg = await self._receive()
+                else:
+                    msg, rest = start(self._receive(), timeout, BodyTimeout)
+                    if rest is not None:
+                        msg = await rest
             finally:
                 self._direct = False
                 self._wake()
@@ -88,7 +105,7 @@ class Receiver:
             return msg
         self._waiter = asyncio.get_running_loop().create_future()
         try:
-            return await self._waiter
+            return await bounded(self._waiter, timeout, BodyTimeout)
         finally:
             self._waiter = None
 

@@ -20,6 +20,7 @@ from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import Cancellation, await_, drive
 from .caches import BoundedCache
 from .environ import build_environ
+from .timeouts import ResponseTimeout, Timeouts, bounded_send
 from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
 __all__ = ["ClientDisconnected", "HTTPConnection", "HTTPState", "serve_http"]
@@ -34,7 +35,7 @@ class HTTPState(enum.Enum):
 
     #: The application runs; nothing was sent yet (an error can still be a 500).
     REQUEST = "request"
-    #: The response has started (its head is sent) and its body streams.
+    #: The response has started (its head is being sent or sent) and its body streams.
     STREAMING = "streaming"
     #: The response is complete.
     DONE = "done"
@@ -58,7 +59,12 @@ class HTTPConnection:
     ``wsgi.input``; the response is sent as the application iterates its
     body. A client disconnect seen while the request waits cancels it; a
     streaming body is closed. The environ holds the connection under
-    :attr:`environ_key`.
+    :attr:`environ_key`. With ``timeouts`` (:attr:`timeouts`, which the
+    application may change while it runs), a body that stalls raises
+    :exc:`~aioflask.core.timeouts.BodyTimeout` in the reader, and a streamed
+    response the server takes no more of raises
+    :exc:`~aioflask.core.timeouts.ResponseTimeout` out of the call (the
+    server then closes the connection).
 
     .. versionadded:: 0.5
     """
@@ -74,14 +80,25 @@ class HTTPConnection:
     _ended = False
     _cancellation: Cancellation | None = None
     _task: asyncio.Task[Any] | None = None  # set when the request first waits
+    #: The request's progress timeouts (shared with :attr:`receiver`); None: none.
+    timeouts: Timeouts | None = None
 
-    def __init__(self, app: WSGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        scope: HTTPScope,
+        receive: Receive,
+        send: Send,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.app = app
         self.scope = scope
         self._send = send
         self._head = scope["method"] == "HEAD"
+        if timeouts is not None:
+            self.timeouts = timeouts
         #: The request body's reader and the disconnect watcher.
-        self.receiver = Receiver(receive, self._client_left)
+        self.receiver = Receiver(receive, self._client_left, timeouts)
 
     async def __call__(self) -> None:
         environ = build_environ(self.scope, InputStream(self.receiver))  # type: ignore[arg-type]
@@ -133,11 +150,24 @@ class HTTPConnection:
     def send(self, message: Any) -> Awaitable[None]:
         """Send one response message to the server (await it): the one place they go out.
 
+        Once the response streams, each send is bounded by
+        ``timeouts.response`` (it must make progress).
+
         :raises ClientDisconnected: the client is gone (every time).
+        :raises ResponseTimeout: the server took nothing for ``timeouts.response`` seconds.
         """
-        if self.state is _DISCONNECTED:
+        state = self.state
+        if state is _DISCONNECTED:
             raise ClientDisconnected("the client disconnected: the response cannot be sent")
-        return self._send(message)
+        timeouts = self.timeouts
+        if timeouts is None or state is _REQUEST:
+            # A response sent in one piece is handed to the server, whose
+            # buffer only a previous response on the same connection can have
+            # filled (pipelining): unbounded, it costs no timeout step (2% of
+            # a JSON ping, benchmarks/instructions.py). One that streamed may
+            # find the buffer full (the client reads slowly): bounded.
+            return self._send(message)
+        return bounded_send(self._send(message), timeouts.response, ResponseTimeout)
 
     def _client_left(self) -> None:
         """The receiver saw ``http.disconnect``."""
@@ -214,8 +244,9 @@ class HTTPConnection:
 
     async def _send_body(self, data: bytes, more: bool) -> None:
         if self.state is _REQUEST:
-            await self.send(self._start())
+            # Streaming from its head on: every send is bounded (see send()).
             self.state = _STREAMING
+            await self.send(self._start())
             self.receiver.streaming()
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
         # A server's send() need not wait (uvicorn's returns at once while its
@@ -261,6 +292,12 @@ class HTTPConnection:
         return self._final(b"")
 
 
-async def serve_http(app: WSGIApp, scope: HTTPScope, receive: Receive, send: Send) -> None:
+async def serve_http(
+    app: WSGIApp,
+    scope: HTTPScope,
+    receive: Receive,
+    send: Send,
+    timeouts: Timeouts | None = None,
+) -> None:
     """Serve one ASGI HTTP request with a WSGI application (an :class:`HTTPConnection`)."""
-    await HTTPConnection(app, scope, receive, send)()
+    await HTTPConnection(app, scope, receive, send, timeouts)()

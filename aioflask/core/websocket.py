@@ -34,6 +34,8 @@ ENVIRON_KEY = "aioflask.websocket"
 HTTP_RESPONSE_EXTENSION = "websocket.http.response"
 #: The close code when the client sent more than ``max_queue`` messages unread.
 TOO_MANY_UNREAD = 1008
+#: The close code when the client sent a message over ``max_message_size``.
+TOO_BIG = 1009
 
 _END = object()  # queued when the connection closes
 
@@ -91,8 +93,18 @@ class WebSocketConnection:
     max_queue = 32
     _accepted = False
 
-    def __init__(self, app: WSGIApp, scope: WebSocketScope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        scope: WebSocketScope,
+        receive: Receive,
+        send: Send,
+        max_message_size: int | None = None,
+    ) -> None:
         self.app = app
+        #: The largest message the client may send, in bytes (UTF-8 for
+        #: text); a larger one closes the connection with 1009. None: no limit.
+        self.max_message_size = max_message_size
         #: The ASGI scope of the connection.
         self.scope = scope
         self._receive = receive
@@ -231,25 +243,38 @@ class WebSocketConnection:
         It never stops receiving while the connection lives: a reader that
         waited for room would not see the client go.
         """
+        limit = self.max_message_size
         while True:
             message = await self._receive()
             if message["type"] == "websocket.receive":
                 if self._queue.qsize() >= self.max_queue:
-                    await self._overflow()
+                    await self._refuse(
+                        TOO_MANY_UNREAD, f"more than {self.max_queue} messages unread"
+                    )
                     return
                 text = message.get("text")
-                self._queue.put_nowait((message.get("bytes") or b"") if text is None else text)
+                data = (message.get("bytes") or b"") if text is None else text
+                if limit is not None and _too_big(data, limit):
+                    await self._refuse(TOO_BIG, "message too big")
+                    return
+                self._queue.put_nowait(data)
             elif message["type"] == "websocket.disconnect":
                 self._disconnected(message.get("code", 1005), message.get("reason") or "")
                 return
 
-    async def _overflow(self) -> None:
-        reason = f"more than {self.max_queue} messages unread"
-        self._disconnected(TOO_MANY_UNREAD, reason)
+    async def _refuse(self, code: int, reason: str) -> None:
+        """Close for what the client sent, then cancel the handler as for a disconnect."""
+        if self.closed:
+            return  # the app closed first
+        close: Any = {"type": "websocket.close", "code": code, "reason": reason}
         try:
-            await self._send({"type": "websocket.close", "code": TOO_MANY_UNREAD, "reason": reason})
+            # The closing handshake first: once the handler ends, the server
+            # drops the connection. Shielded: the handler may end meanwhile
+            # (and cancel this reader).
+            await asyncio.shield(self._send(close))
         except OSError:
             pass
+        self._disconnected(code, reason)
 
     def _disconnected(self, code: int, reason: str, cancel: bool = True) -> None:
         if self.closed:
@@ -324,6 +349,12 @@ def _dispatch(wsgi_app: WSGIApp, environ: WSGIEnviron) -> tuple[int, list[Any], 
         if close is not None:
             close()
     return result[0], result[1], body
+
+
+def _too_big(data: str | bytes, limit: int) -> bool:
+    if isinstance(data, str) and len(data) <= limit < 4 * len(data):
+        return len(data.encode()) > limit  # up to 4 bytes per character
+    return len(data) > limit
 
 
 async def _messages(connection: WebSocketConnection) -> AsyncIterator[str | bytes]:
