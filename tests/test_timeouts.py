@@ -17,7 +17,7 @@ import pytest
 
 import aioflask
 from _uvicorn import UvicornProcess
-from aioflask.core.timeouts import BodyTimeout, Timeouts, bounded
+from aioflask.core.timeouts import BodyTimeout, Timeouts, bounded, start
 
 WAIT = 30.0  # for what must happen; never an upper bound on how fast
 
@@ -193,3 +193,36 @@ async def test_request_body_timeout_reads_and_sets_the_config(app, http):
 
 def test_response_timeout_defaults_to_the_config(app):
     assert app.response_class().timeout is ...
+
+
+class _NoSend:
+    """An awaitable whose iterator has no ``send`` (as granian's, written in Rust)."""
+
+    def __init__(self, future):
+        self.future = future
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.future.done():
+            self.future._asyncio_future_blocking = True
+            return self.future
+        raise StopIteration(self.future.result())
+
+
+async def test_awaitables_whose_iterator_cannot_send_are_bounded_too():
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    done.set_result("at once")
+    assert start(_NoSend(done), 5, BodyTimeout) == ("at once", None)
+    later = loop.create_future()
+    loop.call_later(0.01, later.set_result, "later")
+    result, rest = start(_NoSend(later), 5, BodyTimeout)
+    assert result is None
+    assert await rest == "later"
+    with pytest.raises(BodyTimeout):
+        await bounded(_NoSend(loop.create_future()), 0.01, BodyTimeout)

@@ -128,8 +128,19 @@ def bounded_send(
 
 
 def _steps(aw: Awaitable[Any]) -> Any:
-    """What to step: the coroutine itself, or its ``__await__()`` iterator."""
-    return aw if type(aw) is CoroutineType else aw.__await__()
+    """What to step: the coroutine itself, or its ``__await__()`` iterator.
+
+    An iterator without ``send`` (granian's ``receive()`` and ``send()``
+    return such awaitables, written in Rust) is stepped through a generator.
+    """
+    if type(aw) is CoroutineType:
+        return aw
+    it = aw.__await__()
+    return it if hasattr(it, "send") else _generator(it)
+
+
+def _generator(it: Any) -> Generator[Any, Any, Any]:
+    return (yield from it)
 
 
 class _Sent:
