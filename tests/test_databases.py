@@ -269,6 +269,7 @@ def test_a_sync_driver_in_a_request_warns_what_to_use(tmp_path: Path) -> None:
     # Outside requests (a command, a script) it does not block anyone: no warning.
     with app.app_context():
         assert db.session.scalar(sa.text("SELECT 2")) == 2
+    with app.app_context():  # the session gave its connection back: close them all
         db.engine.dispose()
 
 
