@@ -31,7 +31,9 @@ ROWS = {
     "aioflask-wsgi": "aioflask wsgi_app (WSGI mode), def view",
     "aioflask-asgi": "aioflask ASGI, def view",
     "aioflask-asgi-async": "aioflask ASGI, async def view",
+    "aioflask-asgi-echo": "aioflask ASGI, def view echoing a 4 KiB POST body",
 }
+ECHO_BODY = b"x" * 4096
 
 
 def run_row(row: str, n: int) -> None:
@@ -43,16 +45,27 @@ def run_row(row: str, n: int) -> None:
     from aioflask.core.http import build_environ
 
     flask_app, aio_app = inprocess.make_apps()
+
+    @aio_app.post("/echo")
+    def echo() -> bytes:
+        return aio_app.request_class.get_data(inprocess.aioflask.request)  # type: ignore[no-any-return]
+
     environ = EnvironBuilder(path="/ping", base_url="http://127.0.0.1:8000").get_environ()
     scope = dict(inprocess.SCOPE)
 
     async def receive() -> dict[str, Any]:
         return inprocess.REQUEST
 
-    async def asgi(app: Any, path: str) -> None:
+    async def receive_echo() -> dict[str, Any]:
+        return {"type": "http.request", "body": ECHO_BODY, "more_body": False}
+
+    async def asgi(app: Any, path: str, post: bool = False) -> None:
         s = {**scope, "path": path, "raw_path": path.encode()}
+        if post:
+            length = str(len(ECHO_BODY)).encode()
+            s.update(method="POST", headers=[*s["headers"], (b"content-length", length)])
         for _ in range(n):
-            await app(s.copy(), receive, inprocess.discard)
+            await app(s.copy(), receive_echo if post else receive, inprocess.discard)
 
     async def ceiling() -> None:
         # What any design that runs Flask's dispatch must do at least.
@@ -75,6 +88,8 @@ def run_row(row: str, n: int) -> None:
         asyncio.run(asgi(aio_app, "/ping"))
     elif row == "aioflask-asgi-async":
         asyncio.run(asgi(aio_app, "/aping"))
+    elif row == "aioflask-asgi-echo":
+        asyncio.run(asgi(aio_app, "/echo", post=True))
     else:
         raise SystemExit(f"unknown row {row!r}")
 
