@@ -158,6 +158,7 @@ class Response(flask.Response):
             and not self.direct_passthrough
             and isinstance(connection, HTTPConnection)
             and start_response == connection.start_response
+            and type(connection).start_response is HTTPConnection.start_response
             # Flask's own wsgi_app, not wrapped by middleware: the body goes
             # straight back to the connection, which iterates and closes it.
             and getattr(connection.app, "__func__", None) is flask.Flask.wsgi_app

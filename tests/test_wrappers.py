@@ -145,3 +145,18 @@ def test_a_werkzeug_response_subclass_is_sent_as_werkzeug_sends_it():
     client = app.test_client()
     assert client.get("/plain").data == b"plain"
     assert client.get("/overriding").data == b"y"
+
+
+def test_a_connection_with_its_own_start_response_gets_the_wsgi_headers():
+    from aioflask.core.http import HTTPConnection
+
+    class Stamping(HTTPConnection):
+        def start_response(self, status, headers, exc_info=None):
+            return super().start_response(status, [*headers, ("X-Stamp", "1")], exc_info)
+
+    app = aioflask.Flask(__name__)
+    app.asgi_http_class = Stamping
+    app.add_url_rule("/", "index", lambda: {"ok": True})
+    response = app.test_client().get("/")
+    assert response.json == {"ok": True}
+    assert response.headers["X-Stamp"] == "1"
