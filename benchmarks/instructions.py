@@ -1,8 +1,9 @@
 """CPU instructions per request, in-process: the measure a noisy machine cannot blur.
 
-Each row runs the JSON ping of ``inprocess.py`` N times under valgrind's
-callgrind, twice (N1 and N2 requests); the difference divided by N2 - N1 is
-the instructions one request costs, start-up excluded. Counts repeat exactly
+Each row runs the JSON ping of ``inprocess.py`` (the last row: a view
+echoing a 4 KiB POST body) N times under valgrind's callgrind, twice (N1 and
+N2 requests); the difference divided by N2 - N1 is the instructions one
+request costs, start-up excluded. Counts repeat exactly
 for the same code and versions, whatever else the machine is doing, so the
 ratios here are the in-process target's yardstick (see README.md).
 
