@@ -18,6 +18,7 @@ from flask.cli import show_server_banner
 from flask.helpers import get_debug_flag
 from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
+from werkzeug.routing import MapAdapter
 
 from .cli import AppGroup
 from .core.bridge import Awaiting, make_sync, run_sync
@@ -29,6 +30,7 @@ from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
 from .handshake import websocket_route
+from .routing import URLAdapters
 from .serving import run_server
 from .tasks import BackgroundTasks
 from .templating import Environment
@@ -112,6 +114,7 @@ class Flask(flask.Flask):
         self._thread_pool_pid = 0
         self._thread_pool_lock = threading.Lock()
         self._loop_watch = LoopWatch()
+        self._url_adapters = URLAdapters(_flask_url_adapter)
 
     def __call__(self, *args: Any) -> Any:
         """ASGI with three arguments, WSGI with two."""
@@ -266,6 +269,12 @@ class Flask(flask.Flask):
         """
         return make_sync(func)
 
+    def create_url_adapter(self, request: flask.Request | None) -> MapAdapter | None:
+        """Flask's ``create_url_adapter``; for a request, the host's part is cached."""
+        if request is None:
+            return super().create_url_adapter(None)
+        return self._url_adapters(self, request)
+
     def app_context(self) -> AppContext:
         """An app context; ``with`` or ``async with`` it."""
         return AppContext(self)
@@ -412,3 +421,8 @@ class Flask(flask.Flask):
         .. versionadded:: 0.5
         """
         self.background_tasks.add(func, *args, **kwargs)
+
+
+def _flask_url_adapter(app: Flask, request: flask.Request) -> MapAdapter | None:
+    """The URL adapter as Flask's ``create_url_adapter`` makes it."""
+    return super(Flask, app).create_url_adapter(request)

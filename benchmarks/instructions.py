@@ -1,8 +1,9 @@
 """CPU instructions per request, in-process: the measure a noisy machine cannot blur.
 
-Each row runs the JSON ping of ``inprocess.py`` N times under valgrind's
-callgrind, twice (N1 and N2 requests); the difference divided by N2 - N1 is
-the instructions one request costs, start-up excluded. Counts repeat exactly
+Each row runs the JSON ping of ``inprocess.py`` (the last row: a view
+echoing a 4 KiB POST body) N times under valgrind's callgrind, twice (N1 and
+N2 requests); the difference divided by N2 - N1 is the instructions one
+request costs, start-up excluded. Counts repeat exactly
 for the same code and versions, whatever else the machine is doing, so the
 ratios here are the in-process target's yardstick (see README.md).
 
@@ -36,28 +37,39 @@ ROWS = {
     "aioflask-asgi-watchdog": "aioflask ASGI, def view, loop watchdog on",
     "aioflask-asgi-echo": "aioflask ASGI, POST 64 KiB, def view reads it",
 }
+ECHO_BODY = b"x" * 65536
 
 
 def run_row(row: str, n: int) -> None:
     """Serve ``n`` requests of one row (the part callgrind counts)."""
     sys.path.insert(0, str(HERE))
-    import flask
     import inprocess
     from werkzeug.test import EnvironBuilder
 
     from aioflask.core.http import build_environ
 
     flask_app, aio_app = inprocess.make_apps()
+
+    @aio_app.post("/echo")
+    def echo() -> bytes:
+        return aio_app.request_class.get_data(inprocess.aioflask.request)  # type: ignore[no-any-return]
+
     environ = EnvironBuilder(path="/ping", base_url="http://127.0.0.1:8000").get_environ()
     scope = dict(inprocess.SCOPE)
 
     async def receive() -> dict[str, Any]:
         return inprocess.REQUEST
 
-    async def asgi(app: Any, path: str) -> None:
+    async def receive_echo() -> dict[str, Any]:
+        return {"type": "http.request", "body": ECHO_BODY, "more_body": False}
+
+    async def asgi(app: Any, path: str, post: bool = False) -> None:
         s = {**scope, "path": path, "raw_path": path.encode()}
+        if post:
+            length = str(len(ECHO_BODY)).encode()
+            s.update(method="POST", headers=[*s["headers"], (b"content-length", length)])
         for _ in range(n):
-            await app(s.copy(), receive, inprocess.discard)
+            await app(s.copy(), receive_echo if post else receive, inprocess.discard)
 
     async def ceiling() -> None:
         # What any design that runs Flask's dispatch must do at least.
@@ -81,23 +93,7 @@ def run_row(row: str, n: int) -> None:
     elif row == "aioflask-asgi-async":
         asyncio.run(asgi(aio_app, "/aping"))
     elif row == "aioflask-asgi-echo":
-
-        @aio_app.post("/echo")
-        def echo() -> dict[str, int]:
-            return {"length": len(flask.request.get_data())}
-
-        body = {"type": "http.request", "body": b"x" * 65536, "more_body": False}
-
-        async def receive_body() -> dict[str, Any]:
-            return body
-
-        async def post() -> None:
-            s = {**scope, "method": "POST", "path": "/echo", "raw_path": b"/echo"}
-            s["headers"] = [*scope["headers"], (b"content-length", b"65536")]
-            for _ in range(n):
-                await aio_app(s.copy(), receive_body, inprocess.discard)
-
-        asyncio.run(post())
+        asyncio.run(asgi(aio_app, "/echo", post=True))
     elif row == "aioflask-asgi-no-timeouts":
         aio_app.config.update(BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
         asyncio.run(asgi(aio_app, "/ping"))

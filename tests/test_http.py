@@ -50,6 +50,28 @@ def test_environ_basics():
     assert callable(environ["wsgi.file_wrapper"])
 
 
+def test_environ_of_each_request_is_its_own(monkeypatch):
+    first = build_environ(http_scope("/a", method="PUT", query_string=b"x=1"), io.BytesIO())
+    first["SERVER_NAME"] = "changed"
+    first["wsgi.url_scheme"] = "changed"
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    body = io.BytesIO()
+    scope = http_scope("/b", root_path="/r\u00e9", server=["other", 8080])
+    environ = build_environ(scope, body)
+    assert environ["SERVER_NAME"] == "other"
+    assert environ["SERVER_PORT"] == "8080"
+    assert environ["SCRIPT_NAME"] == "/r\u00e9".encode().decode("latin-1")
+    assert environ["wsgi.errors"] is stderr
+    second = build_environ(http_scope("/b"), body)
+    assert (second["SERVER_NAME"], second["wsgi.url_scheme"]) == ("testserver", "http")
+    assert (second["REQUEST_METHOD"], second["PATH_INFO"]) == ("GET", "/b")
+    assert (second["QUERY_STRING"], second["SCRIPT_NAME"]) == ("", "")
+    assert second["wsgi.input"] is body and second["asgi.scope"] is not scope
+    # The keys in PEP 3333's order, then the server's extras and the headers.
+    assert list(second)[:4] == ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"]
+
+
 def test_environ_path_is_utf8_redecoded_as_latin1():
     environ = environ_for(path="/caf\u00e9/\u4e2d")
     assert environ["PATH_INFO"] == "/caf\u00e9/\u4e2d".encode().decode("latin-1")

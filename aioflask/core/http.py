@@ -23,11 +23,33 @@ from .environ import build_environ
 from .timeouts import ResponseTimeout, Timeouts, bounded_send
 from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
-__all__ = ["ClientDisconnected", "HTTPConnection", "HTTPState", "serve_http"]
+__all__ = ["ClientDisconnected", "HTTPConnection", "HTTPState", "encode_headers", "serve_http"]
 
 # Response header name -> its lowercased bytes. Saves ~4,000 instructions per
 # response of 2 headers (438.9k -> 434.9k, benchmarks/instructions.py, ASGI def view).
 _RESPONSE_NAMES: BoundedCache[str, bytes] = BoundedCache(4096)
+
+
+def encode_headers(
+    headers: Iterable[tuple[str, str]],
+) -> tuple[list[tuple[bytes, bytes]], int | None]:
+    """WSGI response headers in ASGI's terms, and the ``Content-Length`` value
+    (``None`` when absent).
+
+    :raises ValueError: a ``Content-Length`` that is not a number.
+    :raises UnicodeEncodeError: a name or value that is not latin-1.
+    """
+    encoded = []
+    length = None
+    names = _RESPONSE_NAMES
+    for name, value in headers:
+        key = names.get(name)
+        if key is None:
+            key = names.put(name, name.lower().encode("latin-1"))
+        if key == b"content-length":
+            length = int(value)
+        encoded.append((key, value.encode("latin-1")))
+    return encoded, length
 
 
 class HTTPState(enum.Enum):
@@ -213,19 +235,21 @@ class HTTPConnection:
         elif self._status is not None:
             raise RuntimeError("start_response() was called twice without exc_info")
         self._status = int(status[:3])
-        encoded = []
-        length = None
-        names = _RESPONSE_NAMES
-        for name, value in headers:
-            key = names.get(name)
-            if key is None:
-                key = names.put(name, name.lower().encode("latin-1"))
-            if key == b"content-length":
-                length = int(value)
-            encoded.append((key, value.encode("latin-1")))
-        self._headers = encoded
-        self._length = length
+        self._headers, self._length = encode_headers(headers)
         return self.write
+
+    def start(self, status: int, headers: list[tuple[bytes, bytes]], length: int | None) -> None:
+        """``start_response`` for a response already in ASGI's terms.
+
+        ``headers`` as :func:`encode_headers` returns them (with ``length``,
+        the value of their ``Content-Length``). For a WSGI application that
+        knows it is served by this connection (aioflask's ``Response``).
+        """
+        if self._status is not None:
+            raise RuntimeError("start_response() was called twice without exc_info")
+        self._status = status
+        self._headers = headers
+        self._length = length
 
     def _start(self) -> Any:
         if self._status is None:
