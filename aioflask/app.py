@@ -21,8 +21,9 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.routing import MapAdapter
 
 from .cli import AppGroup
-from .core.bridge import Awaiting, make_sync, run_sync
+from .core.bridge import make_sync, run_sync
 from .core.caches import BoundedCache
+from .core.dual import Awaiting
 from .core.http import HTTPConnection
 from .core.lifespan import LifespanConnection
 from .core.timeouts import Timeouts

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from .core.bridge import dual, run_sync
+from .core.bridge import run_sync
+from .core.dual import dual
 from .core.http import HTTPConnection
 
 if TYPE_CHECKING:

@@ -31,8 +31,9 @@ import jinja2.visitor
 from jinja2 import nodes
 
 from ._compat import AsyncDefaultModule
-from .core.bridge import await_, dual, iterate, run_sync
+from .core.bridge import await_, iterate, run_sync
 from .core.caches import BoundedCache
+from .core.dual import dual
 
 if TYPE_CHECKING:
     from .app import Flask

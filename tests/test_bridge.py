@@ -17,6 +17,7 @@ import pytest
 
 from _helpers import sqlalchemy_await
 from aioflask import bridge
+from aioflask.core import dual as dual_api
 from aioflask.core.bridge import (
     AwaitOutsideBridgeError,
     Cancellation,
@@ -924,7 +925,7 @@ async def test_cancellation_absorbed_by_the_task_itself():
 # -- dual: one API, sync or async, decided by where it is called --------------------------
 
 
-@bridge.dual()
+@dual_api.dual()
 async def _doubled(x: int) -> int:
     await asyncio.sleep(0)
     return 2 * x
@@ -987,20 +988,20 @@ class _SyncCM:
 
 def test_dual_context_from_sync_code() -> None:
     cm = _SyncCM(waits=True)
-    with bridge.DualContext(cm, "thing()") as value:
+    with dual_api.DualContext(cm, "thing()") as value:
         assert value == "value"
     assert cm.log == ["enter", "exit"]
 
 
 async def test_dual_context_in_a_coroutine() -> None:
     cm = _SyncCM(waits=True)
-    async with bridge.DualContext(cm, "thing()") as value:
+    async with dual_api.DualContext(cm, "thing()") as value:
         assert value == "value"
     # `with` in a coroutine works while nothing needs to wait...
-    with bridge.DualContext(_SyncCM(waits=False), "thing()"):
+    with dual_api.DualContext(_SyncCM(waits=False), "thing()"):
         pass
     # ...and says what to write when something does.
-    wrong = bridge.DualContext(_SyncCM(waits=True), "thing()")
+    wrong = dual_api.DualContext(_SyncCM(waits=True), "thing()")
     with pytest.raises(AwaitOutsideBridgeError, match=r"write 'async with thing\(\)' here"):
         wrong.__enter__()
     assert cm.log == ["enter", "exit"]

@@ -3,7 +3,7 @@
 :class:`FlaskClient` is Flask's test client (cookies, redirects, sessions,
 preserved contexts: all of it) whose requests go through the app's real ASGI
 entry point, ``app(scope, receive, send)``, in-process: they return the
-response to sync code and an awaitable to coroutines (see :func:`~aioflask.core.bridge.dual`).
+response to sync code and an awaitable to coroutines (see :func:`~aioflask.core.dual.dual`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
-from ..core.bridge import DualContext, await_, dual, run_sync
+from ..core.bridge import await_, run_sync
+from ..core.dual import DualContext, dual
 from .http import StreamedResponse, _Exchange, environ_to_scope
 from .websocket import WebSocketSession, _connect, _lifespan
 

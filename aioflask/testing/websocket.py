@@ -14,7 +14,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.wsgi import get_current_url as wsgi_current_url
 
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
-from ..core.bridge import dual, iterate
+from ..core.bridge import iterate
+from ..core.dual import dual
 from ..websockets import WebSocketClosed, messages_until_closed
 from .http import environ_to_scope
 
