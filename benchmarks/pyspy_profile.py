@@ -34,10 +34,14 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 #: (label, file part) for self time; the first match wins, so order matters.
 COMPONENTS = [
-    ("aioflask: build_environ", "aioflask/asgi.py", "build_environ|_header_key"),
-    ("aioflask: start_response (headers)", "aioflask/asgi.py", "Responder.start_response"),
-    ("aioflask: asgi.py (serve_http, Receiver, Responder)", "aioflask/asgi.py", ""),
-    ("aioflask: bridge.py (drive, greenlet switches)", "aioflask/bridge.py", ""),
+    ("aioflask: build_environ", "aioflask/core/environ.py", ""),
+    (
+        "aioflask: start_response (headers)",
+        "aioflask/core/http.py",
+        r"HTTPConnection\.(start_response|start)",
+    ),
+    ("aioflask: core/bridge.py (drive, greenlet switches)", "aioflask/core/bridge.py", ""),
+    ("aioflask: core (HTTPConnection, Receiver, InputStream)", "aioflask/core/", ""),
     ("aioflask: other", "aioflask/", ""),
     ("flask: ctx.py (contexts)", "flask/ctx.py", ""),
     ("flask: sessions", "flask/sessions.py", ""),
