@@ -232,10 +232,8 @@ class HTTPConnection:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
-        elif self._status is not None:
-            raise RuntimeError("start_response() was called twice without exc_info")
-        self._status = int(status[:3])
-        self._headers, self._length = encode_headers(headers)
+            self._status = None  # nothing was sent: the error's response replaces it
+        self.start(int(status[:3]), *encode_headers(headers))
         return self.write
 
     def start(self, status: int, headers: list[tuple[bytes, bytes]], length: int | None) -> None:
