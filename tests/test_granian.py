@@ -227,3 +227,32 @@ def test_unknown_servers_are_refused() -> None:
     )
     assert result.returncode == 2
     assert "'nope' is not one of 'uvicorn', 'granian'" in result.stderr
+
+
+def test_granian_sends_files_from_their_path(granian, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = os.urandom(1024 * 1024)
+    (tmp_path / "data.bin").write_bytes(data)
+    server = granian(
+        command=[*FLASK, "--app", "files_app", "aiorun", "--server", "granian", "--port", "0"],
+        env={"FILES_DIR": str(tmp_path)},
+    )
+    with httpx.Client(base_url=server.url) as client:
+        for url in ("/file/data.bin", "/static/data.bin"):
+            response = client.get(url)
+            assert response.status_code == 200
+            assert response.headers["content-length"] == str(len(data))
+            assert response.content == data
+        # granian read the files from their path: the app read nothing of them.
+        assert client.get("/reads").json()["bytes"] == 0
+        # A range, a conditional request and HEAD are answered as before.
+        response = client.get("/file/data.bin", headers={"Range": "bytes=100000-100099"})
+        assert response.status_code == 206
+        assert response.content == data[100_000:100_100]
+        assert client.get("/reads").json()["bytes"] > 0  # streamed by the app
+        etag = client.get("/static/data.bin").headers["etag"]
+        response = client.get("/static/data.bin", headers={"If-None-Match": etag})
+        assert response.status_code == 304
+        assert response.content == b""
+        response = client.head("/file/data.bin")
+        assert response.headers["content-length"] == str(len(data))
+        assert response.content == b""

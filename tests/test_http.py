@@ -16,6 +16,7 @@ from aioflask.core import environ as asgi
 from aioflask.core.body import ClientDisconnected, InputStream, Receiver
 from aioflask.core.bridge import await_, run_sync
 from aioflask.core.environ import build_environ
+from aioflask.core.files import FILE_CHUNK_SIZE
 from aioflask.core.http import serve_http
 
 
@@ -886,7 +887,7 @@ async def test_head_with_streaming_body_sends_no_body_and_closes_it(app):
 
 
 async def test_send_file_streams_in_blocks(app, tmp_path):
-    data = os.urandom(asgi.FILE_CHUNK_SIZE * 2 + 100)
+    data = os.urandom(FILE_CHUNK_SIZE * 2 + 100)
     path = tmp_path / "big.bin"
     path.write_bytes(data)
 
@@ -899,18 +900,12 @@ async def test_send_file_streams_in_blocks(app, tmp_path):
     assert exchange.headers["content-length"] == str(len(data))
     bodies = exchange.bodies
     assert [len(m["body"]) for m in bodies] == [
-        asgi.FILE_CHUNK_SIZE,
-        asgi.FILE_CHUNK_SIZE,
+        FILE_CHUNK_SIZE,
+        FILE_CHUNK_SIZE,
         100,
     ]
     assert [m["more_body"] for m in bodies] == [True, True, False]
     assert exchange.body == data
-
-
-def test_file_wrapper_closes_the_file():
-    file = io.BytesIO(b"x" * 10)
-    assert list(asgi._file_wrapper(file, 4)) == [b"x" * 10]
-    assert file.closed
 
 
 # serve_http with plain WSGI applications

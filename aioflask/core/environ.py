@@ -6,17 +6,14 @@ Used for HTTP requests and for the handshake of WebSocket connections.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import IO, Any
 
 from .caches import BoundedCache
+from .files import FileWrapper
 from .types import HTTPScope, WSGIEnviron
 
-__all__ = ["FILE_CHUNK_SIZE", "build_environ"]
-
-#: Block size for files sent through ``wsgi.file_wrapper`` (send_file).
-FILE_CHUNK_SIZE = 64 * 1024
-
+__all__ = ["build_environ"]
 
 # Header name -> environ key; None for names that are dropped (those with an
 # underscore, which would be indistinguishable from a dash in the environ).
@@ -65,7 +62,7 @@ def _template(root_path: str, scheme: str, version: str, server: Sequence[Any]) 
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
-        "wsgi.file_wrapper": _file_wrapper,
+        "wsgi.file_wrapper": FileWrapper,
         "asgi.scope": None,
     }
 
@@ -121,13 +118,3 @@ def build_environ(scope: HTTPScope, body: IO[bytes]) -> WSGIEnviron:
             text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
         environ[key] = text
     return environ
-
-
-def _file_wrapper(file: IO[bytes], buffer_size: int = 8192) -> Iterator[bytes]:
-    """``wsgi.file_wrapper``: read in large blocks, close the file at the end."""
-    size = max(buffer_size, FILE_CHUNK_SIZE)
-    try:
-        while data := file.read(size):
-            yield data
-    finally:
-        file.close()

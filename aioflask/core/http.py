@@ -20,6 +20,7 @@ from .body import ClientDisconnected, InputStream, Receiver
 from .bridge import Cancellation, await_, drive
 from .caches import BoundedCache
 from .environ import build_environ
+from .files import PATHSEND, FileWrapper
 from .timeouts import ResponseTimeout, Timeouts, bounded_send
 from .types import HTTPScope, Receive, Send, WSGIApp, WSGIEnviron
 
@@ -291,6 +292,15 @@ class HTTPConnection:
                     for _ in iterable:
                         break
                 return self._final(b"")
+            if type(iterable) is FileWrapper and self.state is _REQUEST:
+                path = iterable.path(self._length)
+                if path is not None and PATHSEND in (self.scope.get("extensions") or ()):
+                    # The server opens the path and sends the file itself
+                    # (once the file here is closed: it reads the path, not
+                    # this file). Anything else (a range, a file-like object,
+                    # a body wrapped by middleware) is not this wrapper, or
+                    # not a whole file: it streams.
+                    return [self._start(), {"type": PATHSEND, "path": path}]
             return self._iterate(iterable)
         finally:
             close = getattr(iterable, "close", None)
