@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import Flask
 
-__all__ = ["run_granian"]
+__all__ = ["RSGI_REFUSED", "run_granian"]
+
+#: What an app served through granian's RSGI interface says.
+RSGI_REFUSED = (
+    "aioflask is an ASGI application, and granian serves RSGI by default: run"
+    " 'granian --interface asgi module:app', or 'flask --app module aiorun --server granian'."
+)
 
 # uvicorn's log levels, as granian names them (granian has no "trace").
 _LOG_LEVELS = {"trace": "debug", "warn": "warning"}

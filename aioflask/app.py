@@ -20,6 +20,7 @@ from flask.sansio.scaffold import setupmethod
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.routing import MapAdapter
 
+from ._granian import RSGI_REFUSED
 from .cli import AppGroup
 from .core.bridge import make_sync, run_sync
 from .core.caches import BoundedCache
@@ -142,7 +143,24 @@ class Flask(flask.Flask):
             watch_sqlalchemy()
             await self.asgi_lifespan_class(self, scope, receive, send)()
         else:
-            raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")
+            # The ASGI spec: an application raises on a scope type it does not know.
+            raise ValueError(
+                f"aioflask cannot serve ASGI scope type {scope['type']!r}: it serves"
+                " 'http', 'websocket' and 'lifespan'."
+            )
+
+    def __rsgi_init__(self, loop: Any) -> None:
+        """Refuse granian's RSGI interface (its default) with the command that works.
+
+        granian calls it in each worker before serving with ``--interface rsgi``;
+        the app would otherwise be called as if it were a WSGI application, and
+        every request would fail.
+        """
+        raise RuntimeError(RSGI_REFUSED)
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        """A request through granian's RSGI interface: refused, as in :meth:`__rsgi_init__`."""
+        raise RuntimeError(RSGI_REFUSED)
 
     async def startup(self) -> None:
         """Start serving: run the :meth:`before_serving` functions, in order.

@@ -1135,7 +1135,7 @@ async def test_websocket_scope_is_rejected(app):
 
 async def test_unknown_scope_type_raises(app):
     exchange = Exchange([])
-    with pytest.raises(ValueError, match="'telepathy'"):
+    with pytest.raises(ValueError, match="type 'telepathy': it serves 'http', 'websocket' and"):
         await app({"type": "telepathy"}, exchange.receive, exchange.send)
     assert exchange.sent == []
 

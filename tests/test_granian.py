@@ -256,3 +256,22 @@ def test_granian_sends_files_from_their_path(granian, tmp_path: Path) -> None:  
         response = client.head("/file/data.bin")
         assert response.headers["content-length"] == str(len(data))
         assert response.content == b""
+
+
+def test_granian_rsgi_interface_is_refused_with_the_fix(granian) -> None:  # type: ignore[no-untyped-def]
+    # granian's default interface is RSGI: the worker fails at once, saying what to run.
+    server = granian(
+        command=[sys.executable, "-m", "granian", "--port", "0", "granian_app:app"], wait=False
+    )
+    assert server.process.wait(60) != 0, server.log
+    assert "granian serves RSGI by default" in server.log
+    assert "'granian --interface asgi module:app'" in server.log
+    assert "aiorun --server granian" in server.log
+
+
+async def test_rsgi_calls_are_refused() -> None:
+    app = Flask(__name__)
+    with pytest.raises(RuntimeError, match="--interface asgi"):
+        app.__rsgi_init__(None)
+    with pytest.raises(RuntimeError, match="--interface asgi"):
+        await app.__rsgi__(None, None)
