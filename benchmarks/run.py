@@ -35,8 +35,16 @@ from apps.common import ECHO_SIZE, check
 from loadgen import WrkResult, wrk, wrk_version
 from stacks import ALL_ENDPOINTS, ROUTES, STACKS, Server, Stack, can_pin, request
 
-#: Connections per endpoint (64, and 256 for the 50 ms sleep and query).
-CONNECTIONS = {"ping": 64, "sleep": 256, "tmpl": 64, "echo": 64, "block": 64, "db": 256}
+#: Connections per endpoint (64; 256 for the 50 ms sleep and query; 16 for the 1 MiB file).
+CONNECTIONS = {
+    "ping": 64,
+    "sleep": 256,
+    "tmpl": 64,
+    "echo": 64,
+    "block": 64,
+    "db": 256,
+    "file": 16,
+}
 DEFAULT_ENDPOINTS = ("ping", "sleep", "tmpl", "echo")
 PACKAGES = (
     "aioflask",

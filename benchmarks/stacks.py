@@ -25,7 +25,7 @@ HOST = "127.0.0.1"
 SERVER_CPU = 0
 CLIENT_CPU = 1
 
-ALL_ENDPOINTS = ("ping", "sleep", "tmpl", "echo", "block", "db")
+ALL_ENDPOINTS = ("ping", "sleep", "tmpl", "echo", "block", "db", "file")
 #: Endpoint name -> (method, path).
 ROUTES = {
     "ping": ("GET", "/"),
@@ -34,6 +34,7 @@ ROUTES = {
     "echo": ("POST", "/echo"),
     "block": ("GET", "/block"),
     "db": ("GET", "/db"),
+    "file": ("GET", "/static/1mib.bin"),
 }
 
 
@@ -106,7 +107,7 @@ _EVERY = ("ping", "sleep", "tmpl", "echo")
 STACKS: dict[str, Stack] = {
     s.name: s
     for s in [
-        Stack("aioflask", _UV, uvicorn("aioflask_app:app"), (*_EVERY, "block", "db")),
+        Stack("aioflask", _UV, uvicorn("aioflask_app:app"), (*_EVERY, "block", "db", "file")),
         Stack(
             "aioflask-loop-pool",
             _UV + ", AIOFLASK_THREADS=None (asyncio's pool)",
@@ -121,7 +122,16 @@ STACKS: dict[str, Stack] = {
             uvicorn("ceiling_app:app", lifespan=False),
             ("ping", "tmpl", "echo"),
         ),
-        Stack("aioflask-granian", _GR, granian("aioflask_app:app"), _EVERY),
+        Stack("aioflask-granian", _GR, granian("aioflask_app:app"), (*_EVERY, "file")),
+        # The static file streamed from Python, as without pathsend.
+        Stack(
+            "aioflask-granian-no-pathsend",
+            _GR + ", pathsend hidden from the app",
+            granian("aioflask_app:app"),
+            ("file",),
+            default=False,
+            env={"BENCH_PATHSEND": "off"},
+        ),
         # granian's options that change how requests reach the Python thread.
         Stack(
             "aioflask-granian-rust-tasks",

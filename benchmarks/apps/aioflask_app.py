@@ -3,6 +3,8 @@
 ``BENCH_THREADS=N`` sets ``AIOFLASK_THREADS`` (the pool of ``@in_thread``) to N
 threads, ``BENCH_THREADS=loop`` to None (asyncio's default executor,
 ``min(32, cpu_count + 4)`` threads); without it aioflask's default applies (32).
+``BENCH_PATHSEND=off`` hides the server's ``http.response.pathsend`` extension
+from the app, so that static files stream from Python as on other servers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import time
 
 from aioflask import Flask, in_thread, render_template, request, websocket
 
-from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE, db_sleep
+from .common import PING, ROWS, SLEEP_SECONDS, TEMPLATES, TITLE, db_sleep, static_dir
 
-app = Flask(__name__, template_folder=str(TEMPLATES))
+app = Flask(
+    __name__,
+    template_folder=str(TEMPLATES),
+    static_folder=str(static_dir()),
+    static_url_path="/static",
+)
 if threads := os.environ.get("BENCH_THREADS"):
     app.config["AIOFLASK_THREADS"] = None if threads == "loop" else int(threads)
 
@@ -87,3 +94,16 @@ def ws_idle_sync():
     websocket.send("ready")
     for _ in websocket:
         pass
+
+
+if os.environ.get("BENCH_PATHSEND") == "off":
+    _asgi_app = app.asgi_app
+
+    async def _without_pathsend(scope, receive, send):
+        extensions = scope.get("extensions") or {}
+        if "http.response.pathsend" in extensions:
+            others = {k: v for k, v in extensions.items() if k != "http.response.pathsend"}
+            scope = {**scope, "extensions": others}
+        await _asgi_app(scope, receive, send)
+
+    app.asgi_app = _without_pathsend

@@ -11,6 +11,9 @@ Endpoints, the same in every stack:
 - ``GET /block`` (sync-view stacks only): blocks 50 ms with ``time.sleep``.
 - ``GET /db`` (``databases.py``): ``SELECT pg_sleep(0.05)`` on PostgreSQL, the
   same sync view everywhere, through SQLAlchemy on each stack's driver.
+- ``GET /static/1mib.bin`` (aioflask only): a 1 MiB static file
+  (:func:`static_dir`), sent by granian from its path (``pathsend``) unless
+  ``BENCH_PATHSEND=off``.
 
 This module imports no web framework, so every app can use it.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,22 @@ ROWS = [
 ]
 TITLE = "Inventory"
 
+#: The static file's name and content (1 MiB).
+STATIC_FILE = "1mib.bin"
+STATIC_DATA = bytes(range(256)) * 4096
+
+
+def static_dir() -> Path:
+    """The directory holding :data:`STATIC_FILE` (written on first use)."""
+    directory = Path(tempfile.gettempdir()) / "aioflask-bench-static"
+    path = directory / STATIC_FILE
+    if not path.is_file() or path.stat().st_size != len(STATIC_DATA):
+        directory.mkdir(exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}")
+        partial.write_bytes(STATIC_DATA)
+        partial.replace(path)  # whole, even with several writers
+    return directory
+
 
 def check(endpoint: str, status: int, body: bytes) -> str | None:
     """What is wrong with a response to ``endpoint``, or None if it is right."""
@@ -43,6 +63,8 @@ def check(endpoint: str, status: int, body: bytes) -> str | None:
     try:
         if endpoint in ("ping", "sleep", "block", "db"):
             ok = json.loads(body) == PING
+        elif endpoint == "file":
+            ok = body == STATIC_DATA
         elif endpoint == "echo":
             ok = json.loads(body) == {"length": ECHO_SIZE}
         elif endpoint == "tmpl":
