@@ -5,8 +5,10 @@ WSGI application for the request on the bridge, sends the response (the start
 message with the first body chunk; :meth:`HTTPConnection.send` is the one
 place response messages go out), watches for a client disconnect (through
 the body's :class:`~aioflask.core.body.Receiver`), and calls what was
-registered to run after the response. This module imports nothing from Flask
-or Werkzeug.
+registered to run after the response. A whole file returned through
+``wsgi.file_wrapper`` goes to a server that advertises
+``http.response.pathsend`` by its path (:mod:`aioflask.core.files`). This
+module imports nothing from Flask or Werkzeug.
 """
 
 from __future__ import annotations
