@@ -33,6 +33,8 @@ class FileWrapper:
     :param file: a binary file, opened for reading.
     :param block_size: the block size the application asks for; blocks are at
         least :data:`FILE_CHUNK_SIZE` (64 KiB) bytes.
+
+    .. versionadded:: 0.5
     """
 
     __slots__ = ("block_size", "file")
