@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from werkzeug.exceptions import ClientDisconnected
 
+from _uvicorn import APPS_DIR, UvicornProcess
 from aioflask import Flask, Response, request, stream_with_context
 from aioflask.testing import FlaskClient
+
+MiB = 1024 * 1024
 
 
 @pytest.fixture
@@ -235,3 +240,39 @@ async def test_unread_data_generator_is_closed(client: FlaskClient) -> None:
     response = await client.post("/first", data=body())
     assert response.data == b"x"
     assert closed == [True]
+
+
+def _server_app() -> Flask:
+    """``tests/apps/server_app.py`` (limit: 1 MiB), in this process."""
+    spec = importlib.util.spec_from_file_location("server_app_here", APPS_DIR / "server_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app  # type: ignore[no-any-return]
+
+
+async def _chunks(size: int, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, size, chunk):
+        yield b"x" * min(chunk, size - start)
+
+
+@pytest.mark.parametrize("size", [MiB // 2, MiB, 3 * MiB])
+async def test_streamed_bodies_are_answered_as_through_uvicorn(
+    server: UvicornProcess, size: int
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        real = await http.post("/count", content=_chunks(size))
+    assert real.request.headers["transfer-encoding"] == "chunked"
+    client = _server_app().test_client()
+    ours = await client.post("/count", data=_chunks(size))
+    assert ours.status_code == real.status_code == (200 if size <= MiB else 413)
+    if size <= MiB:
+        assert ours.json == real.json() == {"count": size}
+    async with client.request("/count", method="POST") as connection:
+        async for chunk in _chunks(size):
+            await connection.send(chunk)
+            if connection.status_code is not None:
+                break  # answered before the end of the body
+        response = await connection.as_response()
+    assert response.status_code == real.status_code
+    assert response.data == real.content

@@ -123,23 +123,16 @@ class FlaskClient(flask.testing.FlaskClient):
         environ = request.environ
         add_cookies_to_wsgi(self, environ)
         exchange = _Exchange(environ.get("wsgi.input"))
-        task = asyncio.ensure_future(
-            self.application(environ_to_scope(environ), exchange.receive, exchange.send)
-        )
-        started = asyncio.ensure_future(exchange.started.wait())
-        try:
-            await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+        async with exchange.running(self.application, environ) as task:
+            started = asyncio.ensure_future(exchange.started.wait())
+            try:
+                await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                started.cancel()
             if not exchange.started.is_set():
                 task.result()
                 raise RuntimeError("The app returned without sending a response.")
             yield StreamedResponse(exchange, task)
-        finally:
-            started.cancel()
-            exchange.disconnect()
-            try:
-                await task
-            finally:
-                await exchange.close()
 
     def request(self, *args: Any, **kwargs: Any) -> DualContext[TestHTTPConnection]:
         """Open a request whose body the test sends piece by piece; see :class:`TestHTTPConnection`.

@@ -16,7 +16,7 @@ from werkzeug.wsgi import get_current_url as wsgi_current_url
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
 from ..core.dual import dual
 from .body import ManualSource
-from .http import _Exchange, environ_to_scope
+from .http import _Exchange
 
 if TYPE_CHECKING:
     from .client import FlaskClient
@@ -158,14 +158,5 @@ async def open_connection(
     source = ManualSource()
     environ["wsgi.input"] = source
     exchange = _Exchange(source)
-    app = client.application
-    task = asyncio.ensure_future(app(environ_to_scope(environ), exchange.receive, exchange.send))
-    try:
+    async with exchange.running(client.application, environ) as task:
         yield TestHTTPConnection(client, request, exchange, source, task)
-    finally:
-        # Leaving the block before the app finished closes the connection.
-        exchange.disconnect()
-        try:
-            await task
-        finally:
-            await exchange.close()

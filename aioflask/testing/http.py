@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -176,6 +177,20 @@ class _Exchange:
         """The exchange is over: close a streamed request body the app left unread."""
         if isinstance(self._source, RequestStream):
             await self._source.aclose()
+
+    @asynccontextmanager
+    async def running(self, app: Any, environ: dict[str, Any]) -> AsyncIterator[asyncio.Task[None]]:
+        """Run ``app`` on this exchange in a task; on exit, disconnect and wait for it."""
+        task = asyncio.ensure_future(app(environ_to_scope(environ), self.receive, self.send))
+        try:
+            yield task
+        finally:
+            # Leaving before the app finished closes the connection.
+            self.disconnect()
+            try:
+                await task
+            finally:
+                await self.close()
 
     async def next_chunk(self, task: asyncio.Future[None]) -> bytes | None:
         """The next body chunk, ``None`` at the end; raises the app's error if it fails."""
