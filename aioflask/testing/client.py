@@ -88,7 +88,8 @@ class FlaskClient(flask.testing.FlaskClient):
         try:
             await_(self.application(scope, exchange.receive, exchange.send))
         finally:
-            await_(exchange.close())
+            if exchange.stream is not None:
+                await_(exchange.stream.aclose())
         if exchange.status is None:
             raise RuntimeError("The app returned without sending a response.")
         start_response(exchange.status_line(), exchange.header_list())

@@ -108,6 +108,8 @@ class _Exchange:
 
     def __init__(self, body: Any) -> None:
         self._source: Any = None
+        #: A ``data=`` iterable the app may have left unread: closed at the end.
+        self.stream = body if isinstance(body, RequestStream) else None
         if isinstance(body, (RequestStream, ManualSource)):
             self._source = body
         elif body is not None:
@@ -173,11 +175,6 @@ class _Exchange:
             self._source.put({"type": "http.disconnect"})
         self._finished.set()
 
-    async def close(self) -> None:
-        """The exchange is over: close a streamed request body the app left unread."""
-        if isinstance(self._source, RequestStream):
-            await self._source.aclose()
-
     @asynccontextmanager
     async def running(self, app: Any, environ: dict[str, Any]) -> AsyncIterator[asyncio.Task[None]]:
         """Run ``app`` on this exchange in a task; on exit, disconnect and wait for it."""
@@ -190,7 +187,8 @@ class _Exchange:
             try:
                 await task
             finally:
-                await self.close()
+                if self.stream is not None:
+                    await self.stream.aclose()
 
     async def next_chunk(self, task: asyncio.Future[None]) -> bytes | None:
         """The next body chunk, ``None`` at the end; raises the app's error if it fails."""
