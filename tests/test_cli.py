@@ -562,6 +562,12 @@ def _routes_app(cls: type[flask.Flask]) -> flask.Flask:
     return app
 
 
+@pytest.fixture
+def restore_run_from_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    # FlaskGroup sets FLASK_RUN_FROM_CLI, which makes later app.run() calls return.
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "false")
+
+
 def _invoke_routes(app: flask.Flask, *args: str) -> list[list[str]]:
     cli = flask.cli.FlaskGroup(create_app=lambda: app)
     result = app.test_cli_runner().invoke(cli, ["routes", *args])
@@ -569,6 +575,7 @@ def _invoke_routes(app: flask.Flask, *args: str) -> list[list[str]]:
     return [re.split(r"  +", line.strip()) for line in result.output.splitlines()[2:]]
 
 
+@pytest.mark.usefixtures("restore_run_from_cli")
 def test_routes_shows_websocket_routes_as_websocket() -> None:
     app = _routes_app(Flask)
     assert _invoke_routes(app) == [
@@ -587,6 +594,7 @@ def test_routes_shows_websocket_routes_as_websocket() -> None:
     assert [row[0] for row in in_match_order] == [r.endpoint for r in app.url_map.iter_rules()]
 
 
+@pytest.mark.usefixtures("restore_run_from_cli")
 @pytest.mark.parametrize("subdomain", [False, True])
 @pytest.mark.parametrize("args", [(), ("-s", "methods"), ("-s", "rule"), ("--all-methods",)])
 def test_routes_prints_http_routes_as_flask_does(subdomain: bool, args: tuple[str, ...]) -> None:
