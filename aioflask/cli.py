@@ -20,6 +20,7 @@ from flask.cli import (
     SeparatedPathType,
     pass_script_info,
     show_server_banner,
+    with_appcontext,
 )
 from flask.helpers import get_debug_flag
 
@@ -28,7 +29,7 @@ from .core.bridge import make_sync
 from .helpers import can_wait, run_on_bridge
 from .serving import SERVERS, run_server
 
-__all__ = ["AppGroup", "aiorun_command"]
+__all__ = ["AppGroup", "aiorun_command", "routes_command"]
 
 
 class AppGroup(flask.cli.AppGroup):
@@ -258,3 +259,45 @@ def aiorun_command(
 
 # Like `flask run`, `flask aiorun --debug` (and `flask --debug aiorun`).
 aiorun_command.params.insert(0, debug_option)
+
+
+def _routes(sort: str, all_methods: bool) -> None:
+    """Show all registered routes with endpoints and methods (WebSocket routes as WEBSOCKET)."""
+    # Flask's routes command, whose Methods column says WEBSOCKET for the
+    # rules of @app.websocket: their handshake is a GET, but they answer no
+    # HTTP request. Anything else prints exactly as with Flask.
+    rules = list(flask.current_app.url_map.iter_rules())
+    if not rules:
+        click.echo("No routes were registered.")
+        return
+    ignored_methods = set() if all_methods else {"HEAD", "OPTIONS"}
+    host_matching = flask.current_app.url_map.host_matching
+    has_domain = any(rule.host if host_matching else rule.subdomain for rule in rules)
+    headers = ["Endpoint", "Methods", *(["Host" if host_matching else "Subdomain"] * has_domain)]
+    headers.append("Rule")
+    sorts = ["endpoint", "methods", *(["domain"] * has_domain), "rule"]
+    rows = []
+    for rule in rules:
+        methods = (rule.methods or set()) - ignored_methods
+        row = [rule.endpoint, "WEBSOCKET" if rule.websocket else ", ".join(sorted(methods))]
+        if has_domain:
+            row.append((rule.host if host_matching else rule.subdomain) or "")
+        rows.append([*row, rule.rule])
+    if sort in sorts:  # "match" keeps the URL map's order
+        rows.sort(key=lambda row: row[sorts.index(sort)])
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    template = "  ".join(f"{{{i}:<{w}}}" for i, w in enumerate(widths))
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        click.echo(template.format(*row))
+
+
+#: ``flask routes`` (registered under Flask's name through the
+#: ``flask.commands`` entry point, so it replaces Flask's): Flask's options
+#: and output, with WebSocket routes shown as such.
+routes_command = click.Command(
+    "routes",
+    callback=with_appcontext(_routes),
+    params=flask.cli.routes_command.params,
+    help=_routes.__doc__,
+    short_help=flask.cli.routes_command.short_help,
+)

@@ -537,3 +537,80 @@ def test_app_run_passes_the_websocket_ping_keys_to_uvicorn(aiorun, tmp_path: Pat
     while "handler ended with" not in server.log and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "handler ended with" in server.log, server.log  # the server closed it
+
+
+def _routes_app(cls: type[flask.Flask]) -> flask.Flask:
+    app = cls("routes")
+
+    @app.route("/items", methods=["GET", "POST"])
+    def items() -> str:
+        return ""
+
+    @app.get("/about")
+    def about() -> str:
+        return ""
+
+    if isinstance(app, Flask):
+
+        @app.websocket("/ws/<room>")
+        async def chat(room: str) -> None:
+            pass
+
+        bp = Blueprint("live", __name__)
+        bp.websocket("/feed")(chat)
+        app.register_blueprint(bp, url_prefix="/live")
+    return app
+
+
+@pytest.fixture
+def restore_run_from_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    # FlaskGroup sets FLASK_RUN_FROM_CLI, which makes later app.run() calls return.
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "false")
+
+
+def _invoke_routes(app: flask.Flask, *args: str) -> list[list[str]]:
+    cli = flask.cli.FlaskGroup(create_app=lambda: app)
+    result = app.test_cli_runner().invoke(cli, ["routes", *args])
+    assert result.exit_code == 0, result.output
+    return [re.split(r"  +", line.strip()) for line in result.output.splitlines()[2:]]
+
+
+@pytest.mark.usefixtures("restore_run_from_cli")
+def test_routes_shows_websocket_routes_as_websocket() -> None:
+    app = _routes_app(Flask)
+    assert _invoke_routes(app) == [
+        ["about", "GET", "/about"],
+        ["chat", "WEBSOCKET", "/ws/<room>"],
+        ["items", "GET, POST", "/items"],
+        ["live.chat", "WEBSOCKET", "/live/feed"],
+        ["static", "GET", "/static/<path:filename>"],
+    ]
+    by_methods = _invoke_routes(app, "--sort", "methods")
+    assert [row[1] for row in by_methods] == ["GET", "GET", "GET, POST", "WEBSOCKET", "WEBSOCKET"]
+    all_methods = {row[0]: row[1] for row in _invoke_routes(app, "--all-methods")}
+    assert all_methods["items"] == "GET, HEAD, OPTIONS, POST"
+    assert all_methods["chat"] == all_methods["live.chat"] == "WEBSOCKET"
+    in_match_order = _invoke_routes(app, "--sort", "match")
+    assert [row[0] for row in in_match_order] == [r.endpoint for r in app.url_map.iter_rules()]
+
+
+@pytest.mark.usefixtures("restore_run_from_cli")
+@pytest.mark.parametrize("subdomain", [False, True])
+@pytest.mark.parametrize("args", [(), ("-s", "methods"), ("-s", "rule"), ("--all-methods",)])
+def test_routes_prints_http_routes_as_flask_does(subdomain: bool, args: tuple[str, ...]) -> None:
+    app = _routes_app(flask.Flask)
+    if subdomain:
+        app.add_url_rule("/api", "api", lambda: "", subdomain="api")
+    runner = app.test_cli_runner()
+    ours = runner.invoke(flask.cli.FlaskGroup(create_app=lambda: app), ["routes", *args])
+    flasks = runner.invoke(flask.cli.routes_command, list(args))
+    assert ours.exit_code == flasks.exit_code == 0, ours.output
+    assert ours.output == flasks.output
+
+
+def test_flask_routes_command_lists_websocket_routes() -> None:
+    result = _flask_command("factory:create_app", "routes", "--sort", "rule")
+    assert result.returncode == 0, result.stderr
+    rows = [re.split(r"  +", line.strip()) for line in result.stdout.splitlines()]
+    assert ["room", "WEBSOCKET", "/ws/<room>"] in rows
+    assert ["index", "GET", "/"] in rows

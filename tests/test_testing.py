@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import pytest
 from werkzeug.datastructures import FileStorage
@@ -353,3 +354,115 @@ def test_sync_stream(app: Flask) -> None:
     assert closed == [True]  # leaving the block disconnected the client
     with client.stream("GET", "/short") as response:
         assert response.read() == b"ab"
+
+
+def _inject(app: Flask, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+    """Wrap the ASGI app: send ``before`` ahead of the response, ``after`` once it is done."""
+    inner = app.asgi_app
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        async def send_more(message: dict[str, Any]) -> None:
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                for extra in before:
+                    await send(extra)
+            await send(message)
+            if message["type"] in ("http.response.body", "websocket.send") and not message.get(
+                "more_body"
+            ):
+                for extra in after:
+                    await send(extra)
+
+        await inner(scope, receive, send_more)
+
+    app.asgi_app = asgi_app  # type: ignore[method-assign]
+
+
+PUSH = {"type": "http.response.push", "path": "/style.css", "headers": []}
+TRAILERS = {"type": "http.response.trailers", "headers": [(b"x-sum", b"1")], "more_trailers": False}
+PATHSEND = {"type": "http.response.pathsend", "path": "/etc/hostname"}
+OWN = {"type": "myserver.custom", "value": 1}
+
+
+async def test_extension_messages_are_recorded_not_dropped(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    _inject(app, [PUSH, OWN], [TRAILERS, PATHSEND])
+    response = await client.get("/whoami")
+    assert response.json == {"user": None}
+    assert response.extension_messages == [PUSH, OWN, TRAILERS, PATHSEND]
+    # Each request records its own.
+    assert (await client.get("/whoami")).extension_messages == [PUSH, OWN, TRAILERS, PATHSEND]
+    # Never leaked to the app's environ.
+    assert "aioflask.testing.extension_messages" not in (await client.get("/echo")).json
+    async with client.stream("GET", "/whoami") as streamed:
+        assert await streamed.aread() == b'{"user":null}\n'
+        assert streamed.extension_messages == [PUSH, OWN, TRAILERS, PATHSEND]
+    async with client.request("/whoami") as connection:
+        response = await connection.as_response()
+        assert connection.extension_messages == [PUSH, OWN, TRAILERS, PATHSEND]
+    assert response.extension_messages == [PUSH, OWN, TRAILERS, PATHSEND]
+
+
+def test_extension_messages_in_a_sync_test(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    _inject(app, [], [TRAILERS])
+    assert client.get("/whoami", follow_redirects=True).extension_messages == [TRAILERS]
+    assert client.get("/echo").extension_messages == [TRAILERS]
+
+
+async def test_extension_messages_of_a_websocket_session(app: Flask) -> None:
+    from aioflask import websocket
+
+    @app.websocket("/ws")
+    async def ws_echo() -> None:
+        await websocket.accept()
+        await websocket.send("hello")
+
+    own = {"type": "websocket.myserver.ping"}
+    _inject(app, [own], [own])
+    async with app.test_client().websocket("/ws") as ws:
+        assert await ws.receive() == "hello"
+        assert ws.extension_messages == [own, own]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "error"),
+    [
+        ([{"type": "http.response.body", "body": b"x"}], [], "before 'http.response.start'"),
+        ([{"type": "http.response.start", "status": 200}], [], "after the response had started"),
+        ([], [{"type": "http.response.body", "body": b"x"}], "after the response was complete"),
+    ],
+)
+async def test_protocol_misuse_is_an_error(app: Flask, client, before, after, error: str) -> None:  # type: ignore[no-untyped-def]
+    _inject(app, before, after)
+    with pytest.raises(RuntimeError, match=error):
+        await client.get("/whoami")
+
+
+async def test_websocket_protocol_misuse_is_an_error(app: Flask) -> None:
+    from aioflask import websocket
+
+    @app.websocket("/ws")
+    async def ws_misuse() -> None:
+        await websocket.accept()
+        await websocket.send("hello")
+
+    _inject(app, [], [{"type": "websocket.http.response.start", "status": 200}])
+    app.testing = True
+    with pytest.raises(RuntimeError, match=r"response\.start' on an open WebSocket"):
+        async with app.test_client().websocket("/ws") as ws:
+            assert await ws.receive() == "hello"
+
+
+async def test_scope_advertises_only_what_the_client_implements(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    from aioflask import websocket
+
+    @app.get("/extensions")
+    def extensions() -> dict[str, object]:
+        return {"extensions": request.environ["asgi.scope"]["extensions"]}
+
+    @app.websocket("/ws")
+    async def ws_extensions() -> None:
+        await websocket.accept()
+        await websocket.send_json(list(request.environ["asgi.scope"]["extensions"]))
+
+    assert (await client.get("/extensions")).json == {"extensions": {}}
+    async with client.websocket("/ws") as ws:
+        assert await ws.receive_json() == ["websocket.http.response"]

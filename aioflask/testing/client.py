@@ -25,7 +25,9 @@ from werkzeug.wsgi import get_current_url as wsgi_current_url
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
 from ..core.bridge import await_, run_sync
 from ..core.dual import DualContext, dual
-from .http import StreamedResponse, _Exchange, environ_to_scope
+from .body import RequestStream, is_stream
+from .connection import TestHTTPConnection, open_connection
+from .http import EXTENSION_MESSAGES, StreamedResponse, _Exchange, environ_to_scope
 from .websocket import WebSocketSession, _connect, _lifespan
 
 if TYPE_CHECKING:
@@ -52,7 +54,11 @@ class FlaskClient(flask.testing.FlaskClient):
 
     def _open_here(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
         kwargs.setdefault("buffered", True)
-        return flask.testing.FlaskClient.open(self, *args, **kwargs)
+        response = flask.testing.FlaskClient.open(self, *args, **_streamed_data(kwargs))
+        #: The ASGI messages the app sent that the client does not handle
+        #: (see StreamedResponse.extension_messages).
+        response.extension_messages = response.request.environ.get(EXTENSION_MESSAGES, [])  # type: ignore[attr-defined]
+        return response
 
     @dual(_open_here, call="client.get(...)")
     async def open(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
@@ -64,6 +70,7 @@ class FlaskClient(flask.testing.FlaskClient):
     ) -> tuple[Iterable[bytes], str, Headers]:
         # Werkzeug's, but the app is called through ASGI (see _call_asgi).
         add_cookies_to_wsgi(self, environ)
+        environ[EXTENSION_MESSAGES] = []  # filled by _call_asgi, on a copy of environ
         rv = werkzeug.test.run_wsgi_app(self._call_asgi, environ, buffered=buffered)
         url = urlsplit(wsgi_current_url(environ))
         update_cookies_from_response(
@@ -74,10 +81,15 @@ class FlaskClient(flask.testing.FlaskClient):
     def _call_asgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """A WSGI app that calls ``self.application`` as ASGI (on the bridge)."""
         exchange = _Exchange(environ.get("wsgi.input"))
+        exchange.extension_messages = environ.get(EXTENSION_MESSAGES, [])
         scope = environ_to_scope(environ)
         # Awaited in the caller's task and context, so contexts the request
         # preserves are pushed where the test can see and pop them.
-        await_(self.application(scope, exchange.receive, exchange.send))
+        try:
+            await_(self.application(scope, exchange.receive, exchange.send))
+        finally:
+            if exchange.stream is not None:
+                await_(exchange.stream.aclose())
         if exchange.status is None:
             raise RuntimeError("The app returned without sending a response.")
         start_response(exchange.status_line(), exchange.header_list())
@@ -106,24 +118,47 @@ class FlaskClient(flask.testing.FlaskClient):
     async def _stream(
         self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> AsyncIterator[StreamedResponse]:
-        request = request_from_builder_args(self, args, {**kwargs, "method": method})
+        request = request_from_builder_args(
+            self, args, {**_streamed_data(kwargs), "method": method}
+        )
         environ = request.environ
         add_cookies_to_wsgi(self, environ)
         exchange = _Exchange(environ.get("wsgi.input"))
-        task = asyncio.ensure_future(
-            self.application(environ_to_scope(environ), exchange.receive, exchange.send)
-        )
-        started = asyncio.ensure_future(exchange.started.wait())
-        try:
-            await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+        async with exchange.running(self.application, environ) as task:
+            started = asyncio.ensure_future(exchange.started.wait())
+            try:
+                await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                started.cancel()
             if not exchange.started.is_set():
                 task.result()
                 raise RuntimeError("The app returned without sending a response.")
             yield StreamedResponse(exchange, task)
-        finally:
-            started.cancel()
-            exchange.disconnect()
-            await task
+
+    def request(self, *args: Any, **kwargs: Any) -> DualContext[TestHTTPConnection]:
+        """Open a request whose body the test sends piece by piece; see :class:`TestHTTPConnection`.
+
+        ::
+
+            async with client.request("/upload", method="POST") as connection:
+                await connection.send(b"part 1")  # returns once the app has it
+                await connection.send(b"part 2")
+                await connection.send_complete()
+                response = await connection.as_response()
+
+            with client.request("/upload", method="POST") as connection:  # sync
+                connection.send(b"part 1")
+                ...
+
+        Takes the arguments of :meth:`open` except the body (``data=``,
+        ``json=``): the body goes chunked, unless ``content_length=`` declares
+        its length. The app starts at once and reads the
+        body as it arrives. Leaving the block before the app finished
+        disconnects the client. Contexts are not preserved.
+
+        .. versionadded:: 0.5
+        """
+        return DualContext(open_connection(self, args, kwargs), "client.request(...)")
 
     def websocket(
         self, *args: Any, subprotocols: Iterable[str] = (), **kwargs: Any
@@ -195,6 +230,14 @@ class FlaskClient(flask.testing.FlaskClient):
         """
         cm = super().session_transaction(*args, **kwargs)
         return DualContext(cm, "client.session_transaction()")
+
+
+def _streamed_data(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``data=`` an iterator or async iterable: a body sent chunk by chunk as the app reads."""
+    if is_stream(kwargs.get("data")):
+        kwargs = dict(kwargs)
+        kwargs["input_stream"] = RequestStream(kwargs.pop("data"))
+    return kwargs
 
 
 @functools.cache

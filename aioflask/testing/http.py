@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import quote
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..core.bridge import iterate
+from .body import FileSource, ManualSource, RequestStream
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["EXTENSION_MESSAGES", "StreamedResponse", "environ_to_scope"]
 
-
-__all__ = ["BODY_CHUNK_SIZE", "StreamedResponse", "environ_to_scope"]
-
-#: Size of the http.request messages a request body is sent in.
-BODY_CHUNK_SIZE = 64 * 1024
+#: The key of a test request's environ where the client puts the list of
+#: extension messages the app sent (``response.extension_messages``).
+EXTENSION_MESSAGES = "aioflask.testing.extension_messages"
 
 # Keys of the environ that travel in the ASGI scope itself; the others (the
 # test client's own, such as werkzeug.debug.preserve_context, and the
@@ -48,20 +47,29 @@ def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
     """Build an ASGI HTTP scope from a WSGI environ (what a server would send)."""
     path = environ.get("PATH_INFO", "").encode("latin-1")
     root = environ.get("SCRIPT_NAME", "").encode("latin-1")
-    headers = []
+    # A streamed body goes chunked, as an HTTP client sends a body of unknown length.
+    # (Werkzeug measures a RequestStream as empty; a test sending the body
+    # itself may declare a length with content_length=.)
+    body = environ.get("wsgi.input")
+    chunked = isinstance(body, RequestStream) or (
+        isinstance(body, ManualSource) and not environ.get("CONTENT_LENGTH")
+    )
+    headers = [(b"transfer-encoding", b"chunked")] if chunked else []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             name = key[5:].replace("_", "-").lower()
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        elif key == "CONTENT_TYPE" or (key == "CONTENT_LENGTH" and not chunked):
             name = key.replace("_", "-").lower()
         else:
             continue
-        if value != "":
+        if value != "" and not (chunked and name == "transfer-encoding"):
             headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
     extra = {
         k: v
         for k, v in environ.items()
-        if k not in _SCOPE_KEYS and (k == "wsgi.errors" or not k.startswith(("HTTP_", "wsgi.")))
+        if k not in _SCOPE_KEYS
+        and k != EXTENSION_MESSAGES
+        and (k == "wsgi.errors" or not k.startswith(("HTTP_", "wsgi.")))
     }
     return {
         "type": "http",
@@ -84,44 +92,116 @@ def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Exchange:
-    """The client side of one ASGI HTTP exchange: body out, response in."""
+def _misuse(kind: str, when: str) -> RuntimeError:
+    return RuntimeError(f"Unexpected ASGI message {kind!r} {when}.")
 
-    def __init__(self, body: IO[bytes] | None) -> None:
-        self._body = body
+
+class _Exchange:
+    """The client side of one ASGI HTTP exchange: body out, response in.
+
+    ``body`` is the request's ``wsgi.input``: a file (read in chunks), a
+    :class:`~aioflask.testing.body.RequestStream` or a
+    :class:`~aioflask.testing.body.ManualSource`. Response messages other
+    than ``http.response.start`` and ``http.response.body`` are recorded in
+    :attr:`extension_messages`, in order, for the test to inspect.
+    """
+
+    def __init__(self, body: Any) -> None:
+        self._source: Any = None
+        #: A ``data=`` iterable the app may have left unread: closed at the end.
+        self.stream = body if isinstance(body, RequestStream) else None
+        if isinstance(body, (RequestStream, ManualSource)):
+            self._source = body
+        elif body is not None:
+            self._source = FileSource(body)
         self._sent_all = body is None
         self._finished = asyncio.Event()
         self.status: int | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        #: Every body chunk the app sent, in order.
+        self.body_chunks: list[bytes] = []
+        #: The body chunks not yet read by a streaming reader; ``None`` ends them.
         self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.started = asyncio.Event()
+        self.complete = False
+        self.disconnected = False
+        #: The messages the client does not handle, as the app sent them.
+        self.extension_messages: list[dict[str, Any]] = []
 
     async def receive(self) -> dict[str, Any]:
         if not self._sent_all:
-            assert self._body is not None
-            data = self._body.read(BODY_CHUNK_SIZE)
-            more = len(data) == BODY_CHUNK_SIZE
-            self._sent_all = not more
-            return {"type": "http.request", "body": data, "more_body": more}
+            if isinstance(self._source, FileSource):
+                message = await self._source.next()
+            else:
+                # A stream may wait (for the test, or its own iterable): the
+                # client leaving ends that wait.
+                message = await _first_or_finished(self._source.next(), self._finished)
+            self._sent_all = message["type"] != "http.request" or not message["more_body"]
+            return message
         # The body is sent: the next event is the client going away, which
         # happens once the response is over (or the client stops reading).
         await self._finished.wait()
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
+        kind = message["type"]
+        if kind not in ("http.response.start", "http.response.body"):
+            self.extension_messages.append(message)
+        elif self.complete:
+            raise _misuse(kind, "after the response was complete")
+        elif self.disconnected:
+            pass  # as a server does: the client is gone
+        elif kind == "http.response.start":
+            if self.status is not None:
+                raise _misuse(kind, "after the response had started")
             self.status = message["status"]
             self.headers = list(message.get("headers", []))
             self.started.set()
-        elif message["type"] == "http.response.body":
-            if message.get("body"):
-                self.chunks.put_nowait(message["body"])
+        else:
+            if self.status is None:
+                raise _misuse(kind, "before 'http.response.start'")
+            if body := message.get("body"):
+                self.body_chunks.append(body)
+                self.chunks.put_nowait(body)
             if not message.get("more_body", False):
+                self.complete = True
                 self.chunks.put_nowait(None)
                 self._finished.set()
 
     def disconnect(self) -> None:
+        """The client goes away: the app's next (or pending) ``receive()`` says so."""
+        self.disconnected = not self.complete
+        if isinstance(self._source, ManualSource) and not self._source.done:
+            self._source.put({"type": "http.disconnect"})
         self._finished.set()
+
+    @asynccontextmanager
+    async def running(self, app: Any, environ: dict[str, Any]) -> AsyncIterator[asyncio.Task[None]]:
+        """Run ``app`` on this exchange in a task; on exit, disconnect and wait for it."""
+        task = asyncio.ensure_future(app(environ_to_scope(environ), self.receive, self.send))
+        try:
+            yield task
+        finally:
+            # Leaving before the app finished closes the connection.
+            self.disconnect()
+            try:
+                await task
+            finally:
+                if self.stream is not None:
+                    await self.stream.aclose()
+
+    async def next_chunk(self, task: asyncio.Future[None]) -> bytes | None:
+        """The next body chunk, ``None`` at the end; raises the app's error if it fails."""
+        getter = asyncio.ensure_future(self.chunks.get())
+        waiting: set[asyncio.Future[Any]] = {getter, task}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            return getter.result()
+        getter.cancel()
+        task.result()  # the app failed: raise its error
+        if not self.started.is_set():
+            raise RuntimeError("The app returned without sending a response.")
+        return None
 
     def status_line(self) -> str:
         assert self.status is not None
@@ -131,12 +211,20 @@ class _Exchange:
         return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers]
 
     def body(self) -> list[bytes]:
-        out = []
-        while not self.chunks.empty():
-            chunk = self.chunks.get_nowait()
-            if chunk is not None:
-                out.append(chunk)
-        return out
+        return self.body_chunks
+
+
+async def _first_or_finished(aw: Any, finished: asyncio.Event) -> dict[str, Any]:
+    """Await ``aw``, unless ``finished`` is set first (then: a disconnect)."""
+    future = asyncio.ensure_future(aw)
+    if not future.done():
+        waiter = asyncio.ensure_future(finished.wait())
+        await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not future.done():
+            future.cancel()
+            return {"type": "http.disconnect"}
+    return future.result()  # type: ignore[no-any-return]
 
 
 class StreamedResponse:
@@ -152,19 +240,20 @@ class StreamedResponse:
         self.status = exchange.status_line()
         self.headers = Headers(exchange.header_list())
 
+    @property
+    def extension_messages(self) -> list[dict[str, Any]]:
+        """The ASGI messages the app sent that the client does not handle, in order.
+
+        Anything but ``http.response.start`` and ``http.response.body``: an
+        ``http.response.trailers``, ``http.response.push`` or
+        ``http.response.pathsend`` message (none is advertised in the
+        scope's ``extensions``), or a type of the app's own.
+        """
+        return self._exchange.extension_messages
+
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Yield body chunks as the app sends them."""
-        while True:
-            getter = asyncio.ensure_future(self._exchange.chunks.get())
-            waiting: set[asyncio.Future[Any]] = {getter, self._task}
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                self._task.result()  # the app failed: raise its error
-                return
-            chunk = getter.result()
-            if chunk is None:
-                return
+        while (chunk := await self._exchange.next_chunk(self._task)) is not None:
             yield chunk
 
     async def aread(self) -> bytes:

@@ -45,6 +45,18 @@ class LifespanError(RuntimeError):
     """
 
 
+# The messages the client handles; others are recorded (extension_messages).
+_KNOWN = frozenset(
+    {
+        "websocket.accept",
+        "websocket.send",
+        "websocket.close",
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    }
+)
+
+
 class _WebSocketExchange:
     """The server side of one ASGI WebSocket connection (what uvicorn does)."""
 
@@ -57,6 +69,8 @@ class _WebSocketExchange:
         self.refusal: dict[str, Any] | None = None
         self.refusal_body: list[bytes] = []
         self.closed = False  # by either side
+        #: The messages the client does not handle, as the app sent them.
+        self.extension_messages: list[dict[str, Any]] = []
 
     @dual(call="ws.receive(...)")
     async def receive(self) -> dict[str, Any]:
@@ -68,7 +82,9 @@ class _WebSocketExchange:
     @dual(call="ws.send(...)")
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if not self.handshake.is_set():
+        if kind not in _KNOWN:
+            self.extension_messages.append(message)
+        elif not self.handshake.is_set():
             if kind == "websocket.accept":
                 self.accept = message
             elif kind == "websocket.close":  # a server answers 403
@@ -131,6 +147,9 @@ class WebSocketSession:
         self.headers = Headers(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in accept.get("headers", [])]
         )
+        #: The ASGI messages the app sent that the client does not handle, in
+        #: order (the scope advertises only ``websocket.http.response``).
+        self.extension_messages = exchange.extension_messages
         #: The close code once the app closed the connection.
         self.close_code: int | None = None
         self.close_reason = ""

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from aioflask import Blueprint, Flask, current_app, g, request
+from aioflask import Blueprint, Flask, current_app, g, request, websocket
 
 bp = Blueprint("tools", __name__, cli_group="tools")
 
@@ -36,6 +36,10 @@ def create_app(greeting: str = "hello") -> Flask:
     @app.get("/boom")
     def boom() -> str:
         raise RuntimeError("boom for the debugger")
+
+    @app.websocket("/ws/<room>")
+    async def room(room: str) -> None:
+        await websocket.accept()
 
     @app.cli.command("hello")
     async def hello() -> None:
