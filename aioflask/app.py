@@ -25,12 +25,13 @@ from .core.bridge import make_sync, run_sync
 from .core.caches import BoundedCache
 from .core.dual import Awaiting
 from .core.http import HTTPConnection
-from .core.lifespan import LifespanConnection
+from .core.lifespan import LifespanConnection, State, lifespan_state
 from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
 from .handshake import websocket_route
+from .lifespan import ServingGenerators, check_generator_function
 from .routing import URLAdapters
 from .serving import run_server
 from .tasks import BackgroundTasks
@@ -109,6 +110,9 @@ class Flask(flask.Flask):
         self.before_serving_funcs: list[Callable[[], Any]] = []
         #: Called (in order, in an app context) when the server shuts down.
         self.after_serving_funcs: list[Callable[[], Any]] = []
+        #: Generator functions run to their ``yield`` at startup, past it at shutdown.
+        self.while_serving_funcs: list[Callable[[], Any]] = []
+        self._serving_generators = ServingGenerators()
         #: The running background tasks (see add_background_task).
         self.background_tasks = BackgroundTasks(self)
         self._thread_pool: ThreadPoolExecutor | None = None
@@ -145,38 +149,81 @@ class Flask(flask.Flask):
             raise ValueError(f"aioflask cannot serve ASGI scope type {scope['type']!r}")
 
     async def startup(self) -> None:
-        """Start serving: run the :meth:`before_serving` functions, in order.
+        """Start serving: run the :meth:`before_serving` functions, then the
+        :meth:`while_serving` generators to their ``yield``, in order.
 
         Called at ASGI lifespan startup; an exception is logged and stops the
-        server.
+        server (the generators already started are closed first).
 
         .. versionadded:: 0.5
         """
         try:
-            await run_sync(self._run_serving_hooks, self.before_serving_funcs)
+            await run_sync(self._start_serving)
         except Exception:
             self.logger.exception("Error in lifespan startup")
             raise
 
     async def shutdown(self) -> None:
         """Stop serving: drain the background tasks, run the :meth:`after_serving`
-        functions, then shut the thread pool down.
+        functions, then the :meth:`while_serving` generators past their
+        ``yield``, then shut the thread pool down.
 
         Tasks are drained first (they may need what the hooks close), and the
         pool last (the hooks may use it); the loop watchdog stops then too.
-        Called at ASGI lifespan shutdown.
+        The hooks and generators run in the order Quart runs them (each list
+        in registration order). Called at ASGI lifespan shutdown.
 
         .. versionadded:: 0.5
         """
         try:
             await self.background_tasks.drain()
-            await run_sync(self._run_serving_hooks, self.after_serving_funcs)
+            await run_sync(self._stop_serving)
         except Exception:
             self.logger.exception("Error in lifespan shutdown")
             raise
         finally:
             self.shutdown_thread_pool()
             self._loop_watch.stop()
+
+    def _start_serving(self) -> None:
+        with self.app_context():
+            for func in self.before_serving_funcs:
+                self.ensure_sync(func)()
+            self._serving_generators.start(self, self.while_serving_funcs)
+
+    def _stop_serving(self) -> None:
+        with self.app_context():
+            try:
+                for func in self.after_serving_funcs:
+                    self.ensure_sync(func)()
+            finally:
+                # Generators past their yield are always finished.
+                self._serving_generators.stop(self)
+
+    @property
+    def lifespan_state(self) -> State:
+        """The ASGI lifespan ``state`` of the server starting or stopping the app.
+
+        Set what requests need in a serving hook; the server copies it into
+        every request, where :attr:`Request.state <aioflask.Request.state>`
+        reads it::
+
+            @app.while_serving
+            async def pool():
+                app.lifespan_state.pool = await create_pool()
+                yield
+                await app.lifespan_state.pool.close()
+
+        Unlike ``app.extensions``, each server running the app (embedded
+        servers, test clients) has its own state.
+
+        :raise RuntimeError: outside :meth:`before_serving`,
+            :meth:`while_serving` and :meth:`after_serving` functions run
+            by a server, or the server sends no state.
+
+        .. versionadded:: 0.5
+        """
+        return lifespan_state()
 
     @property
     def loop_watchdog(self) -> LoopWatchdog | None:
@@ -196,12 +243,6 @@ class Flask(flask.Flask):
         .. versionadded:: 0.5
         """
         return self._loop_watch.count
-
-    def _run_serving_hooks(self, funcs: list[Callable[[], Any]]) -> None:
-        """Call serving hooks in order, in an app context (on the bridge)."""
-        with self.app_context():
-            for func in funcs:
-                self.ensure_sync(func)()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Make ``func`` callable from Flask's sync dispatch.
@@ -377,6 +418,30 @@ class Flask(flask.Flask):
         .. versionadded:: 0.5
         """
         self.after_serving_funcs.append(f)
+        return f
+
+    @setupmethod
+    def while_serving(self, f: F) -> F:
+        """Register a generator function around serving: the code before its
+        ``yield`` runs at startup, the code after it at shutdown::
+
+            @app.while_serving
+            async def pool():
+                app.extensions["pool"] = await create_pool()
+                yield
+                await app.extensions["pool"].close()
+
+        Sync or ``async def``, it runs in an app context, after the
+        :meth:`before_serving` functions at startup and after the
+        :meth:`after_serving` functions at shutdown. A failure before the
+        ``yield`` stops the server as a ``before_serving`` failure does; a
+        generator that yields more than once is an error. Each server start
+        calls the function anew.
+
+        .. versionadded:: 0.5
+        """
+        check_generator_function(f)
+        self.while_serving_funcs.append(f)
         return f
 
     @setupmethod

@@ -227,3 +227,18 @@ def test_unknown_servers_are_refused() -> None:
     )
     assert result.returncode == 2
     assert "'nope' is not one of 'uvicorn', 'granian'" in result.stderr
+
+
+def test_lifespan_state_reaches_requests(granian, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "state.log"
+    command = [*FLASK, "--app", "state_app", "aiorun", "--server", "granian", "--port", "0"]
+    server = granian(command=command, env={"STATE_LOG": str(log)})  # its first GET is one request
+    body = httpx.get(server.url + "/").json()
+    assert body["open"] is True
+    assert body["started"] != server.pid  # set in the worker's lifespan
+    assert body["names"] == ["mine", "pool", "started"]
+    with connect(server.url.replace("http", "ws", 1) + "/ws") as ws:
+        assert ws.recv() == "True"
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0, server.log
+    assert log.read_text().splitlines() == ["startup", "shutdown used=2"]

@@ -50,6 +50,14 @@ class FlaskClient(flask.testing.FlaskClient):
 
     application: Flask
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The ASGI lifespan state: :meth:`lifespan` hands it to the app, and
+        #: every request's scope gets a shallow copy, as servers do.
+        #:
+        #: .. versionadded:: 0.5
+        self.lifespan_state: dict[str, Any] = {}
+
     def _open_here(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
         kwargs.setdefault("buffered", True)
         return flask.testing.FlaskClient.open(self, *args, **kwargs)
@@ -74,7 +82,7 @@ class FlaskClient(flask.testing.FlaskClient):
     def _call_asgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """A WSGI app that calls ``self.application`` as ASGI (on the bridge)."""
         exchange = _Exchange(environ.get("wsgi.input"))
-        scope = environ_to_scope(environ)
+        scope = environ_to_scope(environ, self.lifespan_state)
         # Awaited in the caller's task and context, so contexts the request
         # preserves are pushed where the test can see and pop them.
         await_(self.application(scope, exchange.receive, exchange.send))
@@ -111,7 +119,9 @@ class FlaskClient(flask.testing.FlaskClient):
         add_cookies_to_wsgi(self, environ)
         exchange = _Exchange(environ.get("wsgi.input"))
         task = asyncio.ensure_future(
-            self.application(environ_to_scope(environ), exchange.receive, exchange.send)
+            self.application(
+                environ_to_scope(environ, self.lifespan_state), exchange.receive, exchange.send
+            )
         )
         started = asyncio.ensure_future(exchange.started.wait())
         try:
@@ -159,13 +169,16 @@ class FlaskClient(flask.testing.FlaskClient):
             with client.lifespan():  # or `async with` in an async test
                 ...  # before_serving hooks have run
 
-        ``before_serving`` hooks run on entry (a failure raises
-        :exc:`LifespanError`); on exit the background tasks are drained and
-        the ``after_serving`` hooks run.
+        ``before_serving`` hooks and ``while_serving`` generators run on
+        entry (a failure raises :exc:`LifespanError`); on exit the background
+        tasks are drained and the ``after_serving`` hooks and the rest of the
+        generators run. What the hooks put in ``app.lifespan_state`` goes to
+        :attr:`lifespan_state`, which requests of this client see as
+        ``request.state``.
 
         .. versionadded:: 0.5
         """
-        return DualContext(_lifespan(self.application), "client.lifespan()")
+        return DualContext(_lifespan(self.application, self.lifespan_state), "client.lifespan()")
 
     async def __aenter__(self) -> FlaskClient:
         self.__enter__()

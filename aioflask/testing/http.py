@@ -44,8 +44,13 @@ _SCOPE_KEYS = frozenset(
 )
 
 
-def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
-    """Build an ASGI HTTP scope from a WSGI environ (what a server would send)."""
+def environ_to_scope(
+    environ: dict[str, Any], state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build an ASGI HTTP scope from a WSGI environ (what a server would send).
+
+    ``state`` is the lifespan state; the scope gets a shallow copy of it.
+    """
     path = environ.get("PATH_INFO", "").encode("latin-1")
     root = environ.get("SCRIPT_NAME", "").encode("latin-1")
     headers = []
@@ -80,6 +85,7 @@ def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
         ),
         "server": (environ.get("SERVER_NAME", "localhost"), int(environ.get("SERVER_PORT", 80))),
         "extensions": {},
+        "state": dict(state or {}),
         "aioflask.environ": extra,
     }
 

@@ -187,7 +187,7 @@ class WebSocketSession:
 
 
 def _websocket_scope(client: FlaskClient, environ: dict[str, Any], subprotocols: list[str]) -> Any:
-    scope = environ_to_scope(environ)
+    scope = environ_to_scope(environ, client.lifespan_state)
     del scope["method"]
     scope["type"] = "websocket"
     scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
@@ -242,10 +242,12 @@ async def _connect(
 
 
 @asynccontextmanager
-async def _lifespan(app: Flask) -> AsyncIterator[None]:
+async def _lifespan(app: Flask, state: dict[str, Any]) -> AsyncIterator[None]:
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    # Each run starts afresh, as a server (re)started would.
+    state.clear()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
     task = asyncio.ensure_future(app(scope, to_app.get, from_app.put))
     to_app.put_nowait({"type": "lifespan.startup"})
     message = await _first(from_app.get(), task, "answering lifespan.startup")
