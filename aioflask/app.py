@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from inspect import iscoroutinefunction
 from types import FunctionType
@@ -30,10 +31,11 @@ from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
+from .embedded import serve
 from .handshake import websocket_route
 from .lifespan import ServingGenerators, check_generator_function
 from .routing import URLAdapters
-from .serving import run_server
+from .serving import run_server, server_address
 from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
@@ -375,19 +377,88 @@ class Flask(flask.Flask):
                 self.debug = get_debug_flag()
         if debug is not None:
             self.debug = bool(debug)
-        server_name = self.config.get("SERVER_NAME")
-        sn_host = sn_port = None
-        if server_name:
-            sn_host, _, sn_port = server_name.partition(":")
-        host = host or sn_host or "127.0.0.1"
-        if port is None:
-            port = int(sn_port or 5000)
+        host, port = server_address(self, host, port)
         debugger = options.pop("use_debugger", self.debug)
         reload = options.pop("use_reloader", self.debug)
         for werkzeug_only in ("threaded", "processes", "use_evalex", "passthrough_errors"):
             options.pop(werkzeug_only, None)
         show_server_banner(self.debug, self.name)
-        run_server(self, host=host, port=int(port), reload=reload, debugger=debugger, **options)
+        run_server(self, host=host, port=port, reload=reload, debugger=debugger, **options)
+
+    async def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        debug: bool | None = None,
+        ssl_context: Any = None,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+        ready: asyncio.Future[str] | None = None,
+        **options: Any,
+    ) -> None:
+        """Serve the app with uvicorn in the running event loop, until stopped.
+
+        For a program that runs its own loop and serves the app beside other
+        work::
+
+            ready = asyncio.get_running_loop().create_future()
+            server = asyncio.create_task(app.serve(port=0, ready=ready))
+            url = await ready  # "http://127.0.0.1:54321": serving
+            ...
+            server.cancel()  # stops serving; lifespan shutdown runs
+
+        ``host`` and ``port`` default as in :meth:`run` (``port=0`` binds a
+        free port); ``ssl_context`` is :meth:`run`'s. ``ready``, a future, is
+        set to the server's URL once startup is done and it accepts
+        connections (to the startup error if it fails). The server stops, and
+        runs the lifespan shutdown, when ``shutdown_trigger()`` (an async
+        callable) returns, or when the task is cancelled; without a trigger,
+        SIGINT and SIGTERM stop it too. A failed startup raises
+        :exc:`~aioflask.testing.LifespanError`; a port in use, :exc:`OSError`.
+        Other keyword arguments go to :class:`uvicorn.Config`; uvicorn leaves
+        the program's logging configuration alone unless ``log_config`` is
+        given. No reloader, no workers: see :meth:`run` for those.
+
+        .. versionadded:: 0.5
+        """
+        await serve(
+            self,
+            host,
+            port,
+            debug=debug,
+            ssl_context=ssl_context,
+            shutdown_trigger=shutdown_trigger,
+            ready=ready,
+            **options,
+        )
+
+    def run_task(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        debug: bool | None = None,
+        ca_certs: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        """:meth:`serve`, with Quart's arguments: a coroutine to await or make a task of.
+
+        ``certfile`` and ``keyfile`` turn TLS on, ``ca_certs`` is the file of
+        the authorities that client certificates are checked against.
+
+        .. versionadded:: 0.5
+        """
+        ssl_context = (certfile, keyfile) if certfile and keyfile else None
+        options: dict[str, Any] = {"ssl_ca_certs": ca_certs} if ca_certs else {}
+        return self.serve(
+            host,
+            port,
+            debug=debug,
+            ssl_context=ssl_context,
+            shutdown_trigger=shutdown_trigger,
+            **options,
+        )
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""

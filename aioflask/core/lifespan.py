@@ -18,6 +18,7 @@ from .types import LifespanScope, Receive, Send
 __all__ = [
     "Lifecycle",
     "LifespanConnection",
+    "LifespanError",
     "LifespanState",
     "State",
     "lifespan_state",
@@ -29,6 +30,14 @@ _lifespan_scope: ContextVar[Mapping[str, Any] | None] = ContextVar(
     "aioflask_lifespan_scope", default=None
 )
 _MISSING: Any = object()
+
+
+class LifespanError(RuntimeError):
+    """The app failed to start or stop: a serving hook raised; the message is
+    the one the app sent the server (its traceback).
+
+    .. versionadded:: 0.5
+    """
 
 
 class Lifecycle(Protocol):

@@ -16,6 +16,7 @@ from werkzeug.wsgi import get_current_url as wsgi_current_url
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
 from ..core.bridge import iterate
 from ..core.dual import dual
+from ..core.lifespan import LifespanError
 from ..websockets import WebSocketClosed, messages_until_closed
 from .http import environ_to_scope
 
@@ -36,13 +37,6 @@ class WebSocketRejected(Exception):
         super().__init__(f"The WebSocket handshake was refused: {response.status}")
         #: The refusal as a response object (``status_code``, ``headers``, ``data``).
         self.response = response
-
-
-class LifespanError(RuntimeError):
-    """A ``before_serving`` or ``after_serving`` hook failed; the message is the server's.
-
-    .. versionadded:: 0.5
-    """
 
 
 class _WebSocketExchange:

@@ -1,0 +1,135 @@
+"""Serve an app with uvicorn inside an event loop that is already running.
+
+``await app.serve()`` (``app.run_task()`` in Quart's words): the server is a
+task of the caller's loop, beside whatever else the program runs. It stops
+when its ``shutdown_trigger`` completes, on SIGINT/SIGTERM when there is no
+trigger, or when the task is cancelled; each way runs the lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from uvicorn.lifespan.on import LifespanOn
+
+from .core.lifespan import LifespanError
+from .serving import bind, server_address, uvicorn_config, uvicorn_options
+
+if TYPE_CHECKING:
+    from .app import Flask
+
+__all__ = ["serve"]
+
+logger = logging.getLogger("uvicorn.error")
+
+
+class _Lifespan(LifespanOn):
+    """uvicorn's lifespan, keeping the message of a failed startup for the caller."""
+
+    failure = ""
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "lifespan.startup.failed":
+            self.failure = message.get("message") or ""
+        await super().send(message)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that says when it serves, and may leave signals alone."""
+
+    def __init__(
+        self, config: uvicorn.Config, on_started: Callable[[], None], signals: bool
+    ) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+        self._signals = signals
+
+    async def startup(self, sockets: Any = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        except SystemExit:
+            # uvicorn's answer to a failed lifespan startup; a SystemExit must
+            # not leave a task (asyncio re-raises it out of the loop).
+            failure = getattr(self.lifespan, "failure", "") or "see the log"
+            raise LifespanError(f"The app failed to start: {failure}") from None
+        self._on_started()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if self._signals:
+            with super().capture_signals():
+                yield
+        else:  # the program that embeds the server owns its signals
+            yield
+
+
+async def serve(
+    app: Flask,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    debug: bool | None = None,
+    ssl_context: Any = None,
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    ready: asyncio.Future[str] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` with uvicorn in the running event loop until told to stop.
+
+    See :meth:`aioflask.Flask.serve`.
+    """
+    if debug is not None:
+        app.debug = bool(debug)
+    host, port = server_address(app, host, port)
+    # The program embedding the server keeps its own logging configuration.
+    options.setdefault("log_config", None)
+    config = uvicorn_config(app, ssl_context, **uvicorn_options(app, options))
+    if not config.loaded:
+        config.load()
+    config.lifespan_class = _Lifespan
+    # Bound here: the port is known (port=0) and an error is an OSError, not
+    # uvicorn's sys.exit().
+    sock = bind(host, port)
+    name = sock.getsockname()
+    address = f"[{name[0]}]" if ":" in name[0] else name[0]
+    url = f"{'https' if config.ssl else 'http'}://{address}:{name[1]}"
+
+    def on_started() -> None:
+        logger.info("Uvicorn running on %s", url)
+        if ready is not None and not ready.done():
+            ready.set_result(url)
+
+    server = _Server(config, on_started, signals=shutdown_trigger is None)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    trigger = asyncio.ensure_future(shutdown_trigger()) if shutdown_trigger else None
+    try:
+        waiting = {serving, trigger} if trigger is not None else {serving}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await serving
+    except asyncio.CancelledError:
+        # Cancelled: shut down as on a signal (lifespan shutdown included).
+        server.should_exit = True
+        try:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:  # cancelled again: stop at once
+            serving.cancel()
+        raise
+    except BaseException as exc:
+        if ready is not None and not ready.done():
+            ready.set_exception(exc)
+            ready.exception()  # retrieved: serve() raises it too
+        raise
+    finally:
+        if trigger is not None:
+            trigger.cancel()
+        sock.close()
+        if ready is not None and not ready.done():
+            ready.cancel()  # cancelled before the server was ready
+    if trigger is not None and trigger.done() and not trigger.cancelled():
+        trigger.result()  # the trigger's own exception is the caller's
