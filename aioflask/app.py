@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from inspect import iscoroutinefunction
 from types import FunctionType
@@ -26,14 +25,14 @@ from .core.bridge import make_sync, run_sync
 from .core.caches import BoundedCache
 from .core.dual import Awaiting
 from .core.http import HTTPConnection
-from .core.lifespan import LifespanConnection, State, lifespan_state
+from .core.lifespan import LifespanConnection
 from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
-from .embedded import serve
+from .embedded import Embedding
 from .handshake import websocket_route
-from .lifespan import ServingGenerators, check_generator_function
+from .lifespan import ServingHooks
 from .routing import URLAdapters
 from .serving import run_server, server_address
 from .tasks import BackgroundTasks
@@ -49,7 +48,7 @@ __all__ = ["Flask"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Flask(flask.Flask):
+class Flask(ServingHooks, Embedding):
     """A :class:`flask.Flask` that is also an ASGI application.
 
     Called with ``(scope, receive, send)`` it serves ASGI ``http``,
@@ -108,13 +107,6 @@ class Flask(flask.Flask):
         self._ensure_sync_cache: BoundedCache[tuple[Any, bool], Callable[..., Any]] = BoundedCache(
             10_000
         )
-        #: Called (in order, in an app context) when the server starts serving.
-        self.before_serving_funcs: list[Callable[[], Any]] = []
-        #: Called (in order, in an app context) when the server shuts down.
-        self.after_serving_funcs: list[Callable[[], Any]] = []
-        #: Generator functions run to their ``yield`` at startup, past it at shutdown.
-        self.while_serving_funcs: list[Callable[[], Any]] = []
-        self._serving_generators = ServingGenerators()
         #: The running background tasks (see add_background_task).
         self.background_tasks = BackgroundTasks(self)
         self._thread_pool: ThreadPoolExecutor | None = None
@@ -201,31 +193,6 @@ class Flask(flask.Flask):
             finally:
                 # Generators past their yield are always finished.
                 self._serving_generators.stop(self)
-
-    @property
-    def lifespan_state(self) -> State:
-        """The ASGI lifespan ``state`` of the server starting or stopping the app.
-
-        Set what requests need in a serving hook; the server copies it into
-        every request, where :attr:`Request.state <aioflask.Request.state>`
-        reads it::
-
-            @app.while_serving
-            async def pool():
-                app.lifespan_state.pool = await create_pool()
-                yield
-                await app.lifespan_state.pool.close()
-
-        Unlike ``app.extensions``, each server running the app (embedded
-        servers, test clients) has its own state.
-
-        :raise RuntimeError: outside :meth:`before_serving`,
-            :meth:`while_serving` and :meth:`after_serving` functions run
-            by a server, or the server sends no state.
-
-        .. versionadded:: 0.5
-        """
-        return lifespan_state()
 
     @property
     def loop_watchdog(self) -> LoopWatchdog | None:
@@ -385,81 +352,6 @@ class Flask(flask.Flask):
         show_server_banner(self.debug, self.name)
         run_server(self, host=host, port=port, reload=reload, debugger=debugger, **options)
 
-    async def serve(
-        self,
-        host: str | None = None,
-        port: int | None = None,
-        *,
-        debug: bool | None = None,
-        ssl_context: Any = None,
-        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-        ready: asyncio.Future[str] | None = None,
-        **options: Any,
-    ) -> None:
-        """Serve the app with uvicorn in the running event loop, until stopped.
-
-        For a program that runs its own loop and serves the app beside other
-        work::
-
-            ready = asyncio.get_running_loop().create_future()
-            server = asyncio.create_task(app.serve(port=0, ready=ready))
-            url = await ready  # "http://127.0.0.1:54321": serving
-            ...
-            server.cancel()  # stops serving; lifespan shutdown runs
-
-        ``host`` and ``port`` default as in :meth:`run` (``port=0`` binds a
-        free port); ``ssl_context`` is :meth:`run`'s. ``ready``, a future, is
-        set to the server's URL once startup is done and it accepts
-        connections (to the startup error if it fails). The server stops, and
-        runs the lifespan shutdown, when ``shutdown_trigger()`` (an async
-        callable) returns, or when the task is cancelled; without a trigger,
-        SIGINT and SIGTERM stop it too. A failed startup raises
-        :exc:`~aioflask.testing.LifespanError`; a port in use, :exc:`OSError`.
-        Other keyword arguments go to :class:`uvicorn.Config`; uvicorn leaves
-        the program's logging configuration alone unless ``log_config`` is
-        given. No reloader, no workers: see :meth:`run` for those.
-
-        .. versionadded:: 0.5
-        """
-        await serve(
-            self,
-            host,
-            port,
-            debug=debug,
-            ssl_context=ssl_context,
-            shutdown_trigger=shutdown_trigger,
-            ready=ready,
-            **options,
-        )
-
-    def run_task(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 5000,
-        debug: bool | None = None,
-        ca_certs: str | None = None,
-        certfile: str | None = None,
-        keyfile: str | None = None,
-        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-    ) -> Coroutine[Any, Any, None]:
-        """:meth:`serve`, with Quart's arguments: a coroutine to await or make a task of.
-
-        ``certfile`` and ``keyfile`` turn TLS on, ``ca_certs`` is the file of
-        the authorities that client certificates are checked against.
-
-        .. versionadded:: 0.5
-        """
-        ssl_context = (certfile, keyfile) if certfile and keyfile else None
-        options: dict[str, Any] = {"ssl_ca_certs": ca_certs} if ca_certs else {}
-        return self.serve(
-            host,
-            port,
-            debug=debug,
-            ssl_context=ssl_context,
-            shutdown_trigger=shutdown_trigger,
-            **options,
-        )
-
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
         body = rv[0] if isinstance(rv, tuple) and rv else rv
@@ -469,51 +361,6 @@ class Flask(flask.Flask):
             body = sync_body(body)
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)
-
-    @setupmethod
-    def before_serving(self, f: F) -> F:
-        """Register a function to run when the server starts serving.
-
-        It runs in an app context, may be ``async def``, and a failure is
-        reported to the server, which then does not start.
-
-        .. versionadded:: 0.5
-        """
-        self.before_serving_funcs.append(f)
-        return f
-
-    @setupmethod
-    def after_serving(self, f: F) -> F:
-        """Register a function to run when the server shuts down.
-
-        .. versionadded:: 0.5
-        """
-        self.after_serving_funcs.append(f)
-        return f
-
-    @setupmethod
-    def while_serving(self, f: F) -> F:
-        """Register a generator function around serving: the code before its
-        ``yield`` runs at startup, the code after it at shutdown::
-
-            @app.while_serving
-            async def pool():
-                app.extensions["pool"] = await create_pool()
-                yield
-                await app.extensions["pool"].close()
-
-        Sync or ``async def``, it runs in an app context, after the
-        :meth:`before_serving` functions at startup and after the
-        :meth:`after_serving` functions at shutdown. A failure before the
-        ``yield`` stops the server as a ``before_serving`` failure does; a
-        generator that yields more than once is an error. Each server start
-        calls the function anew.
-
-        .. versionadded:: 0.5
-        """
-        check_generator_function(f)
-        self.while_serving_funcs.append(f)
-        return f
 
     @setupmethod
     def websocket(self, rule: str, **options: Any) -> Callable[[F], F]:

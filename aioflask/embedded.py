@@ -11,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
 
+import flask
 import uvicorn
 from uvicorn.lifespan.on import LifespanOn
 
 from .core.lifespan import LifespanError
 from .serving import bind, server_address, uvicorn_config, uvicorn_options
 
-if TYPE_CHECKING:
-    from .app import Flask
-
-__all__ = ["serve"]
+__all__ = ["Embedding", "serve"]
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -69,7 +67,7 @@ class _Server(uvicorn.Server):
 
 
 async def serve(
-    app: Flask,
+    app: flask.Flask,
     host: str | None = None,
     port: int | None = None,
     *,
@@ -133,3 +131,82 @@ async def serve(
             ready.cancel()  # cancelled before the server was ready
     if trigger is not None and trigger.done() and not trigger.cancelled():
         trigger.result()  # the trigger's own exception is the caller's
+
+
+class Embedding(flask.Flask):
+    """:meth:`serve` and :meth:`run_task` of :class:`aioflask.Flask` (one of its base classes)."""
+
+    async def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        debug: bool | None = None,
+        ssl_context: Any = None,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+        ready: asyncio.Future[str] | None = None,
+        **options: Any,
+    ) -> None:
+        """Serve the app with uvicorn in the running event loop, until stopped.
+
+        For a program that runs its own loop and serves the app beside other
+        work::
+
+            ready = asyncio.get_running_loop().create_future()
+            server = asyncio.create_task(app.serve(port=0, ready=ready))
+            url = await ready  # "http://127.0.0.1:54321": serving
+            ...
+            server.cancel()  # stops serving; lifespan shutdown runs
+
+        ``host`` and ``port`` default as in :meth:`run` (``port=0`` binds a
+        free port); ``ssl_context`` is :meth:`run`'s. ``ready``, a future, is
+        set to the server's URL once startup is done and it accepts
+        connections (to the startup error if it fails). The server stops, and
+        runs the lifespan shutdown, when ``shutdown_trigger()`` (an async
+        callable) returns, or when the task is cancelled; without a trigger,
+        SIGINT and SIGTERM stop it too. A failed startup raises
+        :exc:`~aioflask.testing.LifespanError`; a port in use, :exc:`OSError`.
+        Other keyword arguments go to :class:`uvicorn.Config`; uvicorn leaves
+        the program's logging configuration alone unless ``log_config`` is
+        given. No reloader, no workers: see :meth:`run` for those.
+
+        .. versionadded:: 0.5
+        """
+        await serve(
+            self,
+            host,
+            port,
+            debug=debug,
+            ssl_context=ssl_context,
+            shutdown_trigger=shutdown_trigger,
+            ready=ready,
+            **options,
+        )
+
+    def run_task(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        debug: bool | None = None,
+        ca_certs: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        """:meth:`serve`, with Quart's arguments: a coroutine to await or make a task of.
+
+        ``certfile`` and ``keyfile`` turn TLS on, ``ca_certs`` is the file of
+        the authorities that client certificates are checked against.
+
+        .. versionadded:: 0.5
+        """
+        ssl_context = (certfile, keyfile) if certfile and keyfile else None
+        options: dict[str, Any] = {"ssl_ca_certs": ca_certs} if ca_certs else {}
+        return self.serve(
+            host,
+            port,
+            debug=debug,
+            ssl_context=ssl_context,
+            shutdown_trigger=shutdown_trigger,
+            **options,
+        )

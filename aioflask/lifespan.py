@@ -1,7 +1,9 @@
-"""``while_serving`` generators: the code around a ``yield`` that brackets serving.
+"""Serving hooks: ``before_serving``, ``while_serving`` generators, ``after_serving``,
+and the lifespan state they fill.
 
 The order of startup and shutdown is the application's (``Flask.startup`` and
-``Flask.shutdown``); this module runs the generators' halves when told.
+``Flask.shutdown``); this module registers the hooks and runs the generators'
+halves when told.
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ from inspect import (
     isgenerator,
     isgeneratorfunction,
 )
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import flask
+from flask.sansio.scaffold import setupmethod
 
 from .core.bridge import await_
+from .core.lifespan import State, lifespan_state
 from .threads import THREAD_MARK, run_blocking
 
 if TYPE_CHECKING:
     from .app import Flask
 
-__all__ = ["ServingGenerators", "check_generator_function"]
+__all__ = ["ServingGenerators", "ServingHooks", "check_generator_function"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: What a step returns when the generator has ended.
 _END: Any = object()
@@ -100,6 +108,90 @@ class ServingGenerators:
         running, self.running = self.running, []
         for _, gen in reversed(running):
             _close(gen)
+
+
+class ServingHooks(flask.Flask):
+    """The serving hooks of :class:`aioflask.Flask` (one of its base classes)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Called (in order, in an app context) when the server starts serving.
+        self.before_serving_funcs: list[Callable[[], Any]] = []
+        #: Called (in order, in an app context) when the server shuts down.
+        self.after_serving_funcs: list[Callable[[], Any]] = []
+        #: Generator functions run to their ``yield`` at startup, past it at shutdown.
+        self.while_serving_funcs: list[Callable[[], Any]] = []
+        self._serving_generators = ServingGenerators()
+
+    @setupmethod
+    def before_serving(self, f: F) -> F:
+        """Register a function to run when the server starts serving.
+
+        It runs in an app context, may be ``async def``, and a failure is
+        reported to the server, which then does not start.
+
+        .. versionadded:: 0.5
+        """
+        self.before_serving_funcs.append(f)
+        return f
+
+    @setupmethod
+    def after_serving(self, f: F) -> F:
+        """Register a function to run when the server shuts down.
+
+        .. versionadded:: 0.5
+        """
+        self.after_serving_funcs.append(f)
+        return f
+
+    @setupmethod
+    def while_serving(self, f: F) -> F:
+        """Register a generator function around serving: the code before its
+        ``yield`` runs at startup, the code after it at shutdown::
+
+            @app.while_serving
+            async def pool():
+                app.extensions["pool"] = await create_pool()
+                yield
+                await app.extensions["pool"].close()
+
+        Sync or ``async def``, it runs in an app context, after the
+        :meth:`before_serving` functions at startup and after the
+        :meth:`after_serving` functions at shutdown. A failure before the
+        ``yield`` stops the server as a ``before_serving`` failure does; a
+        generator that yields more than once is an error. Each server start
+        calls the function anew.
+
+        .. versionadded:: 0.5
+        """
+        check_generator_function(f)
+        self.while_serving_funcs.append(f)
+        return f
+
+    @property
+    def lifespan_state(self) -> State:
+        """The ASGI lifespan ``state`` of the server starting or stopping the app.
+
+        Set what requests need in a serving hook; the server copies it into
+        every request, where :attr:`Request.state <aioflask.Request.state>`
+        reads it::
+
+            @app.while_serving
+            async def pool():
+                app.lifespan_state.pool = await create_pool()
+                yield
+                await app.lifespan_state.pool.close()
+
+        Unlike ``app.extensions``, each server running the app (embedded
+        servers, test clients) has its own state.
+
+        :raise RuntimeError: outside :meth:`before_serving`,
+            :meth:`while_serving` and :meth:`after_serving` functions run
+            by a server, or the server sends no state.
+
+        .. versionadded:: 0.5
+        """
+        return lifespan_state()
 
 
 def _step(app: Flask, func: Callable[..., Any], gen: Any) -> bool:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import flask
 import uvicorn
 from werkzeug.serving import is_running_from_reloader
 
@@ -104,7 +105,7 @@ def _adhoc_certificate() -> tuple[str, str]:
     return cert_file, key_file
 
 
-def websocket_options(app: Flask) -> dict[str, Any]:
+def websocket_options(app: flask.Flask) -> dict[str, Any]:
     """uvicorn's WebSocket options from the app's ``WEBSOCKET_*`` config keys."""
     options = {o: app.config[key] for o, key in WEBSOCKET_OPTIONS.items() if key in app.config}
     if options.get("ws_max_size", 0) is None:  # no limit in the app: uvicorn's own
@@ -126,7 +127,7 @@ def bind(host: str, port: int, inheritable: bool = False) -> socket.socket:
     return sock
 
 
-def server_address(app: Flask, host: str | None, port: int | None) -> tuple[str, int]:
+def server_address(app: flask.Flask, host: str | None, port: int | None) -> tuple[str, int]:
     """Flask's defaults: the host and port of ``SERVER_NAME``, else ``127.0.0.1:5000``."""
     server_name = app.config.get("SERVER_NAME")
     sn_host = sn_port = None
@@ -137,7 +138,7 @@ def server_address(app: Flask, host: str | None, port: int | None) -> tuple[str,
     return host or sn_host or "127.0.0.1", int(port)
 
 
-def uvicorn_options(app: Flask | None, options: dict[str, Any]) -> dict[str, Any]:
+def uvicorn_options(app: flask.Flask | None, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` for :class:`uvicorn.Config` with aioflask's defaults filled in."""
     defaults = {"log_level": "info", "lifespan": "on"}
     if app is not None:
