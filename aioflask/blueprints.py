@@ -42,8 +42,7 @@ class Blueprint(flask.Blueprint):
 
         .. versionadded:: 0.5
         """
-        self.record_once(lambda state: state.app.before_serving(f))  # type: ignore[attr-defined]
-        return f
+        return self._on_app("before_serving", f)
 
     @setupmethod
     def after_app_serving(self, f: F) -> F:
@@ -52,8 +51,7 @@ class Blueprint(flask.Blueprint):
 
         .. versionadded:: 0.5
         """
-        self.record_once(lambda state: state.app.after_serving(f))  # type: ignore[attr-defined]
-        return f
+        return self._on_app("after_serving", f)
 
     @setupmethod
     def while_app_serving(self, f: F) -> F:
@@ -63,5 +61,9 @@ class Blueprint(flask.Blueprint):
         .. versionadded:: 0.5
         """
         check_generator_function(f)
-        self.record_once(lambda state: state.app.while_serving(f))  # type: ignore[attr-defined]
+        return self._on_app("while_serving", f)
+
+    def _on_app(self, method: str, f: F) -> F:
+        """Call the app's ``method`` with ``f`` when the blueprint is first registered."""
+        self.record_once(lambda state: getattr(state.app, method)(f))
         return f

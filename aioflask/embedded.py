@@ -21,7 +21,7 @@ from uvicorn.lifespan.on import LifespanOn
 from .core.lifespan import LifespanError
 from .serving import bind, server_address, uvicorn_config, uvicorn_options
 
-__all__ = ["Embedding", "serve"]
+__all__ = ["Embedding"]
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -66,73 +66,6 @@ class _Server(uvicorn.Server):
             yield
 
 
-async def serve(
-    app: flask.Flask,
-    host: str | None = None,
-    port: int | None = None,
-    *,
-    debug: bool | None = None,
-    ssl_context: Any = None,
-    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-    ready: asyncio.Future[str] | None = None,
-    **options: Any,
-) -> None:
-    """Serve ``app`` with uvicorn in the running event loop until told to stop.
-
-    See :meth:`aioflask.Flask.serve`.
-    """
-    if debug is not None:
-        app.debug = bool(debug)
-    host, port = server_address(app, host, port)
-    # The program embedding the server keeps its own logging configuration.
-    options.setdefault("log_config", None)
-    config = uvicorn_config(app, ssl_context, **uvicorn_options(app, options))
-    if not config.loaded:
-        config.load()
-    config.lifespan_class = _Lifespan
-    # Bound here: the port is known (port=0) and an error is an OSError, not
-    # uvicorn's sys.exit().
-    sock = bind(host, port)
-    name = sock.getsockname()
-    address = f"[{name[0]}]" if ":" in name[0] else name[0]
-    url = f"{'https' if config.ssl else 'http'}://{address}:{name[1]}"
-
-    def on_started() -> None:
-        logger.info("Uvicorn running on %s", url)
-        if ready is not None and not ready.done():
-            ready.set_result(url)
-
-    server = _Server(config, on_started, signals=shutdown_trigger is None)
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-    trigger = asyncio.ensure_future(shutdown_trigger()) if shutdown_trigger else None
-    try:
-        waiting = {serving, trigger} if trigger is not None else {serving}
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        await serving
-    except asyncio.CancelledError:
-        # Cancelled: shut down as on a signal (lifespan shutdown included).
-        server.should_exit = True
-        try:
-            await asyncio.shield(serving)
-        except asyncio.CancelledError:  # cancelled again: stop at once
-            serving.cancel()
-        raise
-    except BaseException as exc:
-        if ready is not None and not ready.done():
-            ready.set_exception(exc)
-            ready.exception()  # retrieved: serve() raises it too
-        raise
-    finally:
-        if trigger is not None:
-            trigger.cancel()
-        sock.close()
-        if ready is not None and not ready.done():
-            ready.cancel()  # cancelled before the server was ready
-    if trigger is not None and trigger.done() and not trigger.cancelled():
-        trigger.result()  # the trigger's own exception is the caller's
-
-
 class Embedding(flask.Flask):
     """:meth:`serve` and :meth:`run_task` of :class:`aioflask.Flask` (one of its base classes)."""
 
@@ -172,16 +105,56 @@ class Embedding(flask.Flask):
 
         .. versionadded:: 0.5
         """
-        await serve(
-            self,
-            host,
-            port,
-            debug=debug,
-            ssl_context=ssl_context,
-            shutdown_trigger=shutdown_trigger,
-            ready=ready,
-            **options,
-        )
+        if debug is not None:
+            self.debug = bool(debug)
+        host, port = server_address(self, host, port)
+        # The program embedding the server keeps its own logging configuration.
+        options.setdefault("log_config", None)
+        config = uvicorn_config(self, ssl_context, **uvicorn_options(self, options))
+        if not config.loaded:
+            config.load()
+        config.lifespan_class = _Lifespan
+        # Bound here: the port is known (port=0) and an error is an OSError, not
+        # uvicorn's sys.exit().
+        sock = bind(host, port)
+        name = sock.getsockname()
+        address = f"[{name[0]}]" if ":" in name[0] else name[0]
+        url = f"{'https' if config.ssl else 'http'}://{address}:{name[1]}"
+
+        def on_started() -> None:
+            logger.info("Uvicorn running on %s", url)
+            if ready is not None and not ready.done():
+                ready.set_result(url)
+
+        server = _Server(config, on_started, signals=shutdown_trigger is None)
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        trigger = asyncio.ensure_future(shutdown_trigger()) if shutdown_trigger else None
+        try:
+            waiting = {serving, trigger} if trigger is not None else {serving}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            await serving
+        except asyncio.CancelledError:
+            # Cancelled: shut down as on a signal (lifespan shutdown included).
+            server.should_exit = True
+            try:
+                await asyncio.shield(serving)
+            except asyncio.CancelledError:  # cancelled again: stop at once
+                serving.cancel()
+            raise
+        except BaseException as exc:
+            if ready is not None and not ready.done():
+                ready.set_exception(exc)
+                ready.exception()  # retrieved: serve() raises it too
+            raise
+        finally:
+            if trigger is not None:
+                trigger.cancel()
+            sock.close()
+            if ready is not None and not ready.done():
+                ready.cancel()  # cancelled before the server was ready
+        if trigger is not None and trigger.done() and not trigger.cancelled():
+            trigger.result()  # the trigger's own exception is the caller's
 
     def run_task(
         self,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from _uvicorn import APPS_DIR
 from aioflask import Flask, request, websocket
 from aioflask.serving import _adhoc_certificate
 from aioflask.testing import LifespanError
@@ -153,3 +158,41 @@ async def test_run_task_takes_quarts_arguments(app: Flask, log: list[str]) -> No
     await task
     assert log == ["startup", "shutdown"]
     assert Path(certfile).exists()
+
+
+async def test_a_failing_while_serving_generator_fails_the_startup(
+    app: Flask, log: list[str]
+) -> None:
+    @app.while_serving
+    def broker():
+        raise ConnectionError("no broker")
+        yield  # pragma: no cover
+
+    with pytest.raises(LifespanError, match="ConnectionError: no broker"):
+        await app.serve(port=0, shutdown_trigger=asyncio.Event().wait)
+    assert log == ["startup"]  # the first generator started, its shutdown code did not run
+
+
+def test_without_a_trigger_sigterm_stops_the_server(tmp_path: Path) -> None:
+    state_log = tmp_path / "state.log"
+    process = subprocess.Popen(
+        [sys.executable, str(APPS_DIR / "embedded_script.py")],
+        cwd=APPS_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "STATE_LOG": str(state_log), "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        assert httpx.get(url + "/").json()["open"] is True
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    # Shut down, then the signal is raised again for the program (uvicorn's way).
+    assert process.returncode == -signal.SIGTERM, output
+    assert state_log.read_text().splitlines() == ["startup", "shutdown used=1"]
