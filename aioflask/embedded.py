@@ -24,6 +24,8 @@ from .serving import bind, server_address, uvicorn_config, uvicorn_options
 __all__ = ["Embedding"]
 
 logger = logging.getLogger("uvicorn.error")
+#: uvicorn options an embedded server cannot honour.
+UNSUPPORTED = ("reload", "uds", "fd")
 
 
 class _Lifespan(LifespanOn):
@@ -105,6 +107,18 @@ class Embedding(flask.Flask):
 
         .. versionadded:: 0.5
         """
+        # (fd=0 is a descriptor; None and False are no value.)
+        unsupported = [
+            k for k in UNSUPPORTED if options.get(k) is not None and options[k] is not False
+        ]
+        if (options.get("workers") or 1) > 1:
+            unsupported.append("workers")
+        if unsupported:
+            raise TypeError(
+                f"app.serve() does not take {', '.join(unsupported)}: it serves on host and"
+                " port, in this process's event loop. For a reloader or worker processes,"
+                " use app.run() or 'flask aiorun'."
+            )
         if debug is not None:
             self.debug = bool(debug)
         host, port = server_address(self, host, port)

@@ -196,3 +196,11 @@ def test_without_a_trigger_sigterm_stops_the_server(tmp_path: Path) -> None:
     # Shut down, then the signal is raised again for the program (uvicorn's way).
     assert process.returncode == -signal.SIGTERM, output
     assert state_log.read_text().splitlines() == ["startup", "shutdown used=1"]
+
+
+@pytest.mark.parametrize(
+    "option", [{"reload": True}, {"workers": 2}, {"uds": "/tmp/x.sock"}, {"fd": 0}]
+)
+async def test_options_an_embedded_server_cannot_honour(app: Flask, option: dict) -> None:
+    with pytest.raises(TypeError, match=r"does not take .*app\.run\(\) or 'flask aiorun'"):
+        await app.serve(port=0, **option)
