@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -128,43 +130,20 @@ class Embedding(flask.Flask):
         if not config.loaded:
             config.load()
         config.lifespan_class = _Lifespan
-        # Bound here: the port is known (port=0) and an error is an OSError, not
-        # uvicorn's sys.exit().
-        sock = bind(host, port)
-        name = sock.getsockname()
-        address = f"[{name[0]}]" if ":" in name[0] else name[0]
-        url = f"{'https' if config.ssl else 'http'}://{address}:{name[1]}"
-
-        def on_started() -> None:
-            logger.info("Uvicorn running on %s", url)
-            if ready is not None and not ready.done():
-                ready.set_result(url)
-
-        server = _Server(config, on_started, signals=shutdown_trigger is None)
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         trigger = asyncio.ensure_future(shutdown_trigger()) if shutdown_trigger else None
         try:
-            waiting = {serving, trigger} if trigger is not None else {serving}
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            server.should_exit = True
-            await serving
-        except asyncio.CancelledError:
-            # Cancelled: shut down as on a signal (lifespan shutdown included).
-            server.should_exit = True
-            try:
-                await asyncio.shield(serving)
-            except asyncio.CancelledError:  # cancelled again: stop at once
-                serving.cancel()
-            raise
+            # Bound here: the port is known (port=0) and an error is an
+            # OSError, not uvicorn's sys.exit().
+            with bind(host, port) as sock:
+                await _serve(config, sock, trigger, ready)
         except BaseException as exc:
-            if ready is not None and not ready.done():
+            if ready is not None and not ready.done() and not isinstance(exc, CancelledError):
                 ready.set_exception(exc)
                 ready.exception()  # retrieved: serve() raises it too
             raise
         finally:
             if trigger is not None:
                 trigger.cancel()
-            sock.close()
             if ready is not None and not ready.done():
                 ready.cancel()  # cancelled before the server was ready
         if trigger is not None and trigger.done() and not trigger.cancelled():
@@ -197,3 +176,37 @@ class Embedding(flask.Flask):
             shutdown_trigger=shutdown_trigger,
             **options,
         )
+
+
+async def _serve(
+    config: uvicorn.Config,
+    sock: socket.socket,
+    trigger: asyncio.Future[Any] | None,
+    ready: asyncio.Future[str] | None,
+) -> None:
+    """Serve on ``sock`` until ``trigger`` completes or this is cancelled."""
+    name = sock.getsockname()
+    address = f"[{name[0]}]" if ":" in name[0] else name[0]
+    url = f"{'https' if config.ssl else 'http'}://{address}:{name[1]}"
+
+    def on_started() -> None:
+        logger.info("Uvicorn running on %s", url)
+        if ready is not None and not ready.done():
+            ready.set_result(url)
+
+    server = _Server(config, on_started, signals=trigger is None)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        await asyncio.wait(
+            {serving, trigger} if trigger else {serving}, return_when="FIRST_COMPLETED"
+        )
+    except CancelledError:
+        # Cancelled: shut down as on a signal (lifespan shutdown included).
+        server.should_exit = True
+        try:
+            await asyncio.shield(serving)
+        except CancelledError:  # cancelled again: stop at once
+            serving.cancel()
+        raise
+    server.should_exit = True
+    await serving
