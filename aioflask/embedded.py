@@ -59,7 +59,8 @@ class _Server(uvicorn.Server):
             # not leave a task (asyncio re-raises it out of the loop).
             failure = getattr(self.lifespan, "failure", "") or "see the log"
             raise LifespanError(f"The app failed to start: {failure}") from None
-        self._on_started()
+        if not self.should_exit:  # (not when it was stopped while starting)
+            self._on_started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

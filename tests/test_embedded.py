@@ -204,3 +204,25 @@ def test_without_a_trigger_sigterm_stops_the_server(tmp_path: Path) -> None:
 async def test_options_an_embedded_server_cannot_honour(app: Flask, option: dict) -> None:
     with pytest.raises(TypeError, match=r"does not take .*app\.run\(\) or 'flask aiorun'"):
         await app.serve(port=0, **option)
+
+
+async def test_cancelled_while_starting_it_still_shuts_down(app: Flask, log: list[str]) -> None:
+    started = asyncio.Event()
+
+    @app.before_serving
+    async def slow():
+        started.set()
+        await asyncio.sleep(0.2)
+
+    before = other_tasks()
+    ready = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(
+        app.serve(port=0, ready=ready, shutdown_trigger=asyncio.Event().wait)
+    )
+    await started.wait()
+    server.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await server
+    assert log == ["startup", "shutdown"]  # startup finished, then the shutdown ran
+    assert ready.cancelled()
+    assert other_tasks() == before
