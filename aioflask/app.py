@@ -31,9 +31,11 @@ from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
+from .embedded import Embedding
 from .handshake import websocket_route
+from .lifespan import ServingHooks
 from .routing import URLAdapters
-from .serving import run_server
+from .serving import run_server, server_address
 from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
@@ -47,7 +49,7 @@ __all__ = ["Flask"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Flask(flask.Flask):
+class Flask(ServingHooks, Embedding):
     """A :class:`flask.Flask` that is also an ASGI application.
 
     Called with ``(scope, receive, send)`` it serves ASGI ``http``,
@@ -106,10 +108,6 @@ class Flask(flask.Flask):
         self._ensure_sync_cache: BoundedCache[tuple[Any, bool], Callable[..., Any]] = BoundedCache(
             10_000
         )
-        #: Called (in order, in an app context) when the server starts serving.
-        self.before_serving_funcs: list[Callable[[], Any]] = []
-        #: Called (in order, in an app context) when the server shuts down.
-        self.after_serving_funcs: list[Callable[[], Any]] = []
         #: The running background tasks (see add_background_task).
         self.background_tasks = BackgroundTasks(self)
         self._thread_pool: ThreadPoolExecutor | None = None
@@ -163,38 +161,56 @@ class Flask(flask.Flask):
         raise RuntimeError(RSGI_REFUSED)
 
     async def startup(self) -> None:
-        """Start serving: run the :meth:`before_serving` functions, in order.
+        """Start serving: run the :meth:`before_serving` functions, then the
+        :meth:`while_serving` generators to their ``yield``, in order.
 
         Called at ASGI lifespan startup; an exception is logged and stops the
-        server.
+        server (the generators already started are closed first).
 
         .. versionadded:: 0.5
         """
         try:
-            await run_sync(self._run_serving_hooks, self.before_serving_funcs)
+            await run_sync(self._start_serving)
         except Exception:
             self.logger.exception("Error in lifespan startup")
             raise
 
     async def shutdown(self) -> None:
         """Stop serving: drain the background tasks, run the :meth:`after_serving`
-        functions, then shut the thread pool down.
+        functions, then the :meth:`while_serving` generators past their
+        ``yield``, then shut the thread pool down.
 
         Tasks are drained first (they may need what the hooks close), and the
         pool last (the hooks may use it); the loop watchdog stops then too.
-        Called at ASGI lifespan shutdown.
+        The hooks and generators run in the order Quart runs them (each list
+        in registration order). Called at ASGI lifespan shutdown.
 
         .. versionadded:: 0.5
         """
         try:
             await self.background_tasks.drain()
-            await run_sync(self._run_serving_hooks, self.after_serving_funcs)
+            await run_sync(self._stop_serving)
         except Exception:
             self.logger.exception("Error in lifespan shutdown")
             raise
         finally:
             self.shutdown_thread_pool()
             self._loop_watch.stop()
+
+    def _start_serving(self) -> None:
+        with self.app_context():
+            for func in self.before_serving_funcs:
+                self.ensure_sync(func)()
+            self._serving_generators.start(self, self.while_serving_funcs)
+
+    def _stop_serving(self) -> None:
+        with self.app_context():
+            try:
+                for func in self.after_serving_funcs:
+                    self.ensure_sync(func)()
+            finally:
+                # Generators past their yield are always finished.
+                self._serving_generators.stop(self)
 
     @property
     def loop_watchdog(self) -> LoopWatchdog | None:
@@ -214,12 +230,6 @@ class Flask(flask.Flask):
         .. versionadded:: 0.5
         """
         return self._loop_watch.count
-
-    def _run_serving_hooks(self, funcs: list[Callable[[], Any]]) -> None:
-        """Call serving hooks in order, in an app context (on the bridge)."""
-        with self.app_context():
-            for func in funcs:
-                self.ensure_sync(func)()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Make ``func`` callable from Flask's sync dispatch.
@@ -352,19 +362,13 @@ class Flask(flask.Flask):
                 self.debug = get_debug_flag()
         if debug is not None:
             self.debug = bool(debug)
-        server_name = self.config.get("SERVER_NAME")
-        sn_host = sn_port = None
-        if server_name:
-            sn_host, _, sn_port = server_name.partition(":")
-        host = host or sn_host or "127.0.0.1"
-        if port is None:
-            port = int(sn_port or 5000)
+        host, port = server_address(self, host, port)
         debugger = options.pop("use_debugger", self.debug)
         reload = options.pop("use_reloader", self.debug)
         for werkzeug_only in ("threaded", "processes", "use_evalex", "passthrough_errors"):
             options.pop(werkzeug_only, None)
         show_server_banner(self.debug, self.name)
-        run_server(self, host=host, port=int(port), reload=reload, debugger=debugger, **options)
+        run_server(self, host=host, port=port, reload=reload, debugger=debugger, **options)
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
@@ -375,27 +379,6 @@ class Flask(flask.Flask):
             body = sync_body(body)
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)
-
-    @setupmethod
-    def before_serving(self, f: F) -> F:
-        """Register a function to run when the server starts serving.
-
-        It runs in an app context, may be ``async def``, and a failure is
-        reported to the server, which then does not start.
-
-        .. versionadded:: 0.5
-        """
-        self.before_serving_funcs.append(f)
-        return f
-
-    @setupmethod
-    def after_serving(self, f: F) -> F:
-        """Register a function to run when the server shuts down.
-
-        .. versionadded:: 0.5
-        """
-        self.after_serving_funcs.append(f)
-        return f
 
     @setupmethod
     def websocket(self, rule: str, **options: Any) -> Callable[[F], F]:

@@ -1,4 +1,4 @@
-"""Blueprints with WebSocket routes, whose CLI commands may be ``async def``."""
+"""Blueprints with WebSocket routes and serving hooks, whose CLI commands may be ``async def``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask.sansio.scaffold import setupmethod
 
 from .cli import AppGroup
 from .handshake import websocket_route
+from .lifespan import check_generator_function
 
 __all__ = ["Blueprint"]
 
@@ -33,3 +34,36 @@ class Blueprint(flask.Blueprint):
         .. versionadded:: 0.5
         """
         return websocket_route(self, rule, options)
+
+    @setupmethod
+    def before_app_serving(self, f: F) -> F:
+        """Register a function to run when the server starts serving the app,
+        like :meth:`aioflask.Flask.before_serving`.
+
+        .. versionadded:: 0.5
+        """
+        return self._on_app("before_serving", f)
+
+    @setupmethod
+    def after_app_serving(self, f: F) -> F:
+        """Register a function to run when the server shuts down, like
+        :meth:`aioflask.Flask.after_serving`.
+
+        .. versionadded:: 0.5
+        """
+        return self._on_app("after_serving", f)
+
+    @setupmethod
+    def while_app_serving(self, f: F) -> F:
+        """Register a generator function around serving the app, like
+        :meth:`aioflask.Flask.while_serving`.
+
+        .. versionadded:: 0.5
+        """
+        check_generator_function(f)
+        return self._on_app("while_serving", f)
+
+    def _on_app(self, method: str, f: F) -> F:
+        """Call the app's ``method`` with ``f`` when the blueprint is first registered."""
+        self.record_once(lambda state: getattr(state.app, method)(f))
+        return f

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import flask
 import uvicorn
 from werkzeug.serving import is_running_from_reloader
 
@@ -21,7 +22,15 @@ from ._compat import run_with_reloader
 if TYPE_CHECKING:
     from .app import Flask
 
-__all__ = ["SERVERS", "load_app_from_env", "run_server"]
+__all__ = [
+    "SERVERS",
+    "bind",
+    "load_app_from_env",
+    "run_server",
+    "server_address",
+    "uvicorn_config",
+    "uvicorn_options",
+]
 
 #: The servers ``run_server`` knows (uvicorn is the default).
 SERVERS = ("uvicorn", "granian")
@@ -96,7 +105,7 @@ def _adhoc_certificate() -> tuple[str, str]:
     return cert_file, key_file
 
 
-def websocket_options(app: Flask) -> dict[str, Any]:
+def websocket_options(app: flask.Flask) -> dict[str, Any]:
     """uvicorn's WebSocket options from the app's ``WEBSOCKET_*`` config keys."""
     options = {o: app.config[key] for o, key in WEBSOCKET_OPTIONS.items() if key in app.config}
     if options.get("ws_max_size", 0) is None:  # no limit in the app: uvicorn's own
@@ -104,14 +113,47 @@ def websocket_options(app: Flask) -> dict[str, Any]:
     return options
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A bound TCP socket that a restarted process can inherit (Werkzeug does the same)."""
+def bind(host: str, port: int, inheritable: bool = False) -> socket.socket:
+    """A bound TCP socket; ``inheritable`` for a restarted process (Werkzeug does the same)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
+    try:
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(inheritable)
     return sock
+
+
+def server_address(app: flask.Flask, host: str | None, port: int | None) -> tuple[str, int]:
+    """Flask's defaults: the host and port of ``SERVER_NAME``, else ``127.0.0.1:5000``."""
+    server_name = app.config.get("SERVER_NAME")
+    sn_host = sn_port = None
+    if server_name:
+        sn_host, _, sn_port = server_name.partition(":")
+    if port is None:
+        port = int(sn_port or 5000)
+    return host or sn_host or "127.0.0.1", int(port)
+
+
+def uvicorn_options(app: flask.Flask | None, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for :class:`uvicorn.Config` with aioflask's defaults filled in."""
+    defaults = {"log_level": "info", "lifespan": "on"}
+    if app is not None:
+        defaults.update(websocket_options(app))
+    return {**defaults, **options}
+
+
+def uvicorn_config(target: Any, ssl_context: Any, **options: Any) -> uvicorn.Config:
+    """A :class:`uvicorn.Config`, TLS from Flask's ``ssl_context``."""
+    certfile, keyfile, context = _ssl_options(ssl_context)
+    config = uvicorn.Config(target, ssl_certfile=certfile, ssl_keyfile=keyfile, **options)
+    if context is not None:
+        config.load()  # then uvicorn uses the context given, as it is
+        config.ssl = context
+    return config
 
 
 def _ssl_options(ssl_context: Any) -> tuple[str | None, str | None, ssl.SSLContext | None]:
@@ -137,11 +179,7 @@ def _serve(
     target: Any, ssl_context: Any, sockets: list[socket.socket] | None, **options: Any
 ) -> None:
     """Serve ``target`` in this process (``uvicorn.run`` without its reloader and workers)."""
-    certfile, keyfile, context = _ssl_options(ssl_context)
-    config = uvicorn.Config(target, ssl_certfile=certfile, ssl_keyfile=keyfile, **options)
-    if context is not None:
-        config.load()  # then uvicorn uses the context given, as it is
-        config.ssl = context
+    config = uvicorn_config(target, ssl_context, **options)
     server = uvicorn.Server(config)
     if threading.current_thread() is not threading.main_thread():
         # Behind the reloader, which exits the process from the main thread
@@ -152,7 +190,7 @@ def _serve(
     if sockets:
         # uvicorn does not say where it listens when given the socket.
         host, port = sockets[0].getsockname()[:2]
-        scheme = "https" if config.is_ssl or context is not None else "http"
+        scheme = "https" if ssl_context is not None or config.is_ssl else "http"
         print(f" * Running on {scheme}://{host}:{port} (Press CTRL+C to quit)", flush=True)
     try:
         server.run(sockets=sockets)
@@ -213,10 +251,7 @@ def run_server(
             **options,
         )
         return
-    options.setdefault("log_level", "info")
-    options.setdefault("lifespan", "on")
-    if app is not None:
-        options = {**websocket_options(app), **options}
+    options = uvicorn_options(app, options)
     if workers > 1:
         os.environ[APP_ENV] = app_import_path or ""
         if debugger:
@@ -239,7 +274,7 @@ def run_server(
         return
     if app is None:
         app = load_app_from_env()
-        options = {**websocket_options(app), **options}
+        options = {**websocket_options(app), **options}  # the caller's options win
     if not reload:
         if debugger:
             use_debugger(app, host)
@@ -247,7 +282,7 @@ def run_server(
         return
     if not is_running_from_reloader():
         # The watching process: bind once; each restarted process inherits it.
-        sock = _bind(host, port)
+        sock = bind(host, port, inheritable=True)
         os.environ[SERVER_FD_ENV] = str(sock.fileno())
         sock.detach()
     else:

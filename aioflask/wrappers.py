@@ -17,6 +17,7 @@ from werkzeug.wsgi import LimitedStream
 from .core.bridge import iterate
 from .core.caches import BoundedCache
 from .core.http import HTTPConnection, encode_headers
+from .core.lifespan import State, scope_state
 from .core.timeouts import BodyTimeout, Timeouts
 
 
@@ -130,6 +131,30 @@ class Request(flask.Request):
             # The server ends the body at Content-Length (ASGI servers enforce it).
             return _DeclaredLengthStream(stream, length)  # type: ignore[return-value]
         return _BodyStream(stream, sys.maxsize if limit is None else limit, is_max=True)  # type: ignore[return-value]
+
+    @cached_property
+    def state(self) -> State:
+        """This request's copy of the ASGI lifespan state (``scope["state"]``).
+
+        What the serving hooks put in :attr:`~aioflask.Flask.lifespan_state`
+        at startup, read as attributes (``request.state.pool``). The server
+        copies the state (shallowly) into each request: a name set here is
+        this request's own, while the objects are shared. A WebSocket
+        handler reads it here too.
+
+        :raise RuntimeError: not under an ASGI server (WSGI mode, a
+            ``test_request_context``), or the server sends no state.
+
+        .. versionadded:: 0.5
+        """
+        scope = self.environ.get("asgi.scope")
+        if scope is None:
+            raise RuntimeError(
+                "request.state needs an ASGI server: this request has no ASGI scope"
+                " (WSGI mode or a test_request_context). Use the test client for requests"
+                " in tests."
+            )
+        return scope_state(scope)
 
     @property
     def body_timeout(self) -> float | None:

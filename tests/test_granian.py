@@ -275,3 +275,18 @@ async def test_rsgi_calls_are_refused() -> None:
         app.__rsgi_init__(None)
     with pytest.raises(RuntimeError, match="--interface asgi"):
         await app.__rsgi__(None, None)
+
+
+def test_lifespan_state_reaches_requests(granian, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "state.log"
+    command = [*FLASK, "--app", "state_app", "aiorun", "--server", "granian", "--port", "0"]
+    server = granian(command=command, env={"STATE_LOG": str(log)})  # its first GET is one request
+    body = httpx.get(server.url + "/").json()
+    assert body["open"] is True
+    assert body["started"] != server.pid  # set in the worker's lifespan
+    assert body["names"] == ["mine", "pool", "started"]
+    with connect(server.url.replace("http", "ws", 1) + "/ws") as ws:
+        assert ws.recv() == "True"
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0, server.log
+    assert log.read_text().splitlines() == ["startup", "shutdown used=2"]

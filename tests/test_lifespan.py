@@ -205,3 +205,186 @@ async def test_app_context_is_popped_after_each_phase(app):
     assert not aioflask.has_app_context()
     assert await lifespan.shutdown() == {"type": "lifespan.shutdown.complete"}
     await lifespan.finished()
+
+
+# -- while_serving --------------------------------------------------------------------
+
+
+async def test_while_serving_runs_around_serving_in_quarts_order(app):
+    log = []
+
+    @app.before_serving
+    def before():
+        log.append("before_serving")
+
+    @app.while_serving
+    def sync_gen():
+        log.append(("sync startup", current_app.name))
+        aioflask.await_(asyncio.sleep(0))
+        yield
+        log.append(("sync shutdown", current_app.name))
+
+    @app.while_serving
+    async def async_gen():
+        await asyncio.sleep(0)
+        g.started = True
+        log.append(("async startup", current_app.name))
+        yield
+        log.append(("async shutdown", current_app.name, "started" in g))
+
+    @app.after_serving
+    def after():
+        log.append("after_serving")
+
+    lifespan = Lifespan(app)
+    assert await lifespan.startup() == {"type": "lifespan.startup.complete"}
+    assert log == ["before_serving", ("sync startup", app.name), ("async startup", app.name)]
+    log.clear()
+    assert await lifespan.shutdown() == {"type": "lifespan.shutdown.complete"}
+    # After the after_serving hooks, in registration order (as Quart), in a new app context.
+    assert log == [
+        "after_serving",
+        ("sync shutdown", app.name),
+        ("async shutdown", app.name, False),
+    ]
+    await lifespan.finished()
+
+
+async def test_while_serving_starts_anew_each_time_the_app_is_served(app):
+    runs = []
+
+    @app.while_serving
+    async def count():
+        runs.append("start")
+        yield
+        runs.append("stop")
+
+    client = app.test_client()
+    for _ in range(2):
+        async with client.lifespan():
+            pass
+    assert runs == ["start", "stop", "start", "stop"]
+
+
+async def test_while_serving_failing_at_startup_closes_the_started_ones(app, caplog):
+    log = []
+
+    @app.while_serving
+    async def first():
+        try:
+            log.append("first started")
+            yield
+            log.append("first shutdown code")
+        finally:
+            log.append("first closed")
+
+    @app.while_serving
+    def second():
+        raise ConnectionError("no broker")
+        yield  # pragma: no cover
+
+    lifespan = Lifespan(app)
+    message = await lifespan.startup()
+    assert message["type"] == "lifespan.startup.failed"
+    assert "ConnectionError: no broker" in message["message"]
+    assert log == ["first started", "first closed"]
+    assert "Error in lifespan startup" in caplog.text
+    await lifespan.finished()
+
+
+async def test_while_serving_that_yields_twice_is_an_error(app):
+    log = []
+
+    @app.while_serving
+    async def greedy():
+        yield
+        log.append("shutdown")
+        try:
+            yield
+        finally:
+            log.append("closed")
+
+    @app.while_serving
+    def polite():
+        yield
+        log.append("polite shutdown")
+
+    lifespan = Lifespan(app)
+    await lifespan.startup()
+    message = await lifespan.shutdown()
+    assert message["type"] == "lifespan.shutdown.failed"
+    assert (
+        "'test_while_serving_that_yields_twice_is_an_error.<locals>.greedy' yielded more than once"
+        in message["message"]
+    )
+    # The others still shut down; the greedy one was closed.
+    assert log == ["shutdown", "closed", "polite shutdown"]
+    await lifespan.finished()
+
+
+async def test_while_serving_that_never_yields_is_an_error(app):
+    @app.while_serving
+    def empty():
+        if False:
+            yield
+
+    lifespan = Lifespan(app)
+    message = await lifespan.startup()
+    assert message["type"] == "lifespan.startup.failed"
+    assert "ended without yielding" in message["message"]
+    await lifespan.finished()
+
+
+def test_while_serving_refuses_a_function_without_yield(app):
+    with pytest.raises(TypeError, match=r"no 'yield'.*before_serving and after_serving"):
+
+        @app.while_serving
+        async def not_a_generator():
+            pass
+
+    with pytest.raises(TypeError, match="takes a generator function"):
+        app.while_serving(lambda: None)
+    assert app.while_serving_funcs == []
+
+
+async def test_while_serving_sync_generator_in_thread(app):
+    threads = []
+
+    @app.while_serving
+    @aioflask.in_thread
+    def blocking():
+        threads.append(threading.get_ident())
+        yield
+        threads.append(threading.get_ident())
+
+    async with app.test_client().lifespan():
+        pass
+    assert len(threads) == 2
+    assert threading.get_ident() not in threads
+
+
+async def test_blueprint_serving_hooks(app):
+    log = []
+    bp = aioflask.Blueprint("bp", __name__)
+
+    @bp.before_app_serving
+    def before():
+        log.append("before")
+
+    @bp.while_app_serving
+    async def around():
+        log.append("startup")
+        yield
+        log.append("shutdown")
+
+    @bp.after_app_serving
+    async def after():
+        log.append("after")
+
+    with pytest.raises(TypeError, match="no 'yield'"):
+        bp.while_app_serving(after)
+    app.register_blueprint(bp)
+    app.register_blueprint(bp, name="again")  # recorded once
+    async with app.test_client().lifespan():
+        assert log == ["before", "startup"]
+    assert log == ["before", "startup", "after", "shutdown"]

@@ -52,6 +52,14 @@ class FlaskClient(flask.testing.FlaskClient):
 
     application: Flask
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The ASGI lifespan state: :meth:`lifespan` hands it to the app, and
+        #: every request's scope gets a shallow copy, as servers do.
+        #:
+        #: .. versionadded:: 0.5
+        self.lifespan_state: dict[str, Any] = {}
+
     def _open_here(self, *args: Any, **kwargs: Any) -> werkzeug.test.TestResponse:
         kwargs.setdefault("buffered", True)
         response = flask.testing.FlaskClient.open(self, *args, **_streamed_data(kwargs))
@@ -82,7 +90,7 @@ class FlaskClient(flask.testing.FlaskClient):
         """A WSGI app that calls ``self.application`` as ASGI (on the bridge)."""
         exchange = _Exchange(environ.get("wsgi.input"))
         exchange.extension_messages = environ.get(EXTENSION_MESSAGES, [])
-        scope = environ_to_scope(environ)
+        scope = environ_to_scope(environ, self.lifespan_state)
         # Awaited in the caller's task and context, so contexts the request
         # preserves are pushed where the test can see and pop them.
         try:
@@ -124,7 +132,7 @@ class FlaskClient(flask.testing.FlaskClient):
         environ = request.environ
         add_cookies_to_wsgi(self, environ)
         exchange = _Exchange(environ.get("wsgi.input"))
-        async with exchange.running(self.application, environ) as task:
+        async with exchange.running(self.application, environ, self.lifespan_state) as task:
             started = asyncio.ensure_future(exchange.started.wait())
             try:
                 await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -194,13 +202,16 @@ class FlaskClient(flask.testing.FlaskClient):
             with client.lifespan():  # or `async with` in an async test
                 ...  # before_serving hooks have run
 
-        ``before_serving`` hooks run on entry (a failure raises
-        :exc:`LifespanError`); on exit the background tasks are drained and
-        the ``after_serving`` hooks run.
+        ``before_serving`` hooks and ``while_serving`` generators run on
+        entry (a failure raises :exc:`LifespanError`); on exit the background
+        tasks are drained and the ``after_serving`` hooks and the rest of the
+        generators run. What the hooks put in ``app.lifespan_state`` goes to
+        :attr:`lifespan_state`, which requests of this client see as
+        ``request.state``.
 
         .. versionadded:: 0.5
         """
-        return DualContext(_lifespan(self.application), "client.lifespan()")
+        return DualContext(_lifespan(self.application, self.lifespan_state), "client.lifespan()")
 
     async def __aenter__(self) -> FlaskClient:
         self.__enter__()

@@ -158,5 +158,5 @@ async def open_connection(
     source = ManualSource()
     environ["wsgi.input"] = source
     exchange = _Exchange(source)
-    async with exchange.running(client.application, environ) as task:
+    async with exchange.running(client.application, environ, client.lifespan_state) as task:
         yield TestHTTPConnection(client, request, exchange, source, task)

@@ -43,8 +43,13 @@ _SCOPE_KEYS = frozenset(
 )
 
 
-def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
-    """Build an ASGI HTTP scope from a WSGI environ (what a server would send)."""
+def environ_to_scope(
+    environ: dict[str, Any], state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build an ASGI HTTP scope from a WSGI environ (what a server would send).
+
+    ``state`` is the lifespan state; the scope gets a shallow copy of it.
+    """
     path = environ.get("PATH_INFO", "").encode("latin-1")
     root = environ.get("SCRIPT_NAME", "").encode("latin-1")
     # A streamed body goes chunked, as an HTTP client sends a body of unknown length.
@@ -88,6 +93,7 @@ def environ_to_scope(environ: dict[str, Any]) -> dict[str, Any]:
         ),
         "server": (environ.get("SERVER_NAME", "localhost"), int(environ.get("SERVER_PORT", 80))),
         "extensions": {},
+        "state": dict(state or {}),
         "aioflask.environ": extra,
     }
 
@@ -176,9 +182,15 @@ class _Exchange:
         self._finished.set()
 
     @asynccontextmanager
-    async def running(self, app: Any, environ: dict[str, Any]) -> AsyncIterator[asyncio.Task[None]]:
-        """Run ``app`` on this exchange in a task; on exit, disconnect and wait for it."""
-        task = asyncio.ensure_future(app(environ_to_scope(environ), self.receive, self.send))
+    async def running(
+        self, app: Any, environ: dict[str, Any], state: dict[str, Any] | None = None
+    ) -> AsyncIterator[asyncio.Task[None]]:
+        """Run ``app`` on this exchange in a task; on exit, disconnect and wait for it.
+
+        ``state`` is the lifespan state, copied into the scope as servers do.
+        """
+        scope = environ_to_scope(environ, state)
+        task = asyncio.ensure_future(app(scope, self.receive, self.send))
         try:
             yield task
         finally:

@@ -16,6 +16,7 @@ from werkzeug.wsgi import get_current_url as wsgi_current_url
 from .._compat import add_cookies_to_wsgi, request_from_builder_args, update_cookies_from_response
 from ..core.bridge import iterate
 from ..core.dual import dual
+from ..core.lifespan import LifespanError
 from ..websockets import WebSocketClosed, messages_until_closed
 from .http import environ_to_scope
 
@@ -36,13 +37,6 @@ class WebSocketRejected(Exception):
         super().__init__(f"The WebSocket handshake was refused: {response.status}")
         #: The refusal as a response object (``status_code``, ``headers``, ``data``).
         self.response = response
-
-
-class LifespanError(RuntimeError):
-    """A ``before_serving`` or ``after_serving`` hook failed; the message is the server's.
-
-    .. versionadded:: 0.5
-    """
 
 
 # The messages the client handles; others are recorded (extension_messages).
@@ -206,7 +200,7 @@ class WebSocketSession:
 
 
 def _websocket_scope(client: FlaskClient, environ: dict[str, Any], subprotocols: list[str]) -> Any:
-    scope = environ_to_scope(environ)
+    scope = environ_to_scope(environ, client.lifespan_state)
     del scope["method"]
     scope["type"] = "websocket"
     scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
@@ -261,10 +255,12 @@ async def _connect(
 
 
 @asynccontextmanager
-async def _lifespan(app: Flask) -> AsyncIterator[None]:
+async def _lifespan(app: Flask, state: dict[str, Any]) -> AsyncIterator[None]:
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+    # Each run starts afresh, as a server (re)started would.
+    state.clear()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
     task = asyncio.ensure_future(app(scope, to_app.get, from_app.put))
     to_app.put_nowait({"type": "lifespan.startup"})
     message = await _first(from_app.get(), task, "answering lifespan.startup")
