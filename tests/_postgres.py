@@ -108,6 +108,7 @@ class PostgresCluster:
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
+            "lc_messages": "C",  # _wait_ready reads the log
         }
         argv = [str(self.bindir / "postgres"), "-D", str(self.data)]
         for name, value in settings.items():
@@ -127,14 +128,19 @@ class PostgresCluster:
     def _wait_ready(self, timeout: float = 60) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
+        log = self.dir / "postgres.log"
         while self.process.poll() is None:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
+            # An open port is not enough: until recovery ends, connections are
+            # refused with "the database system is starting up".
+            if b"ready to accept connections" in log.read_bytes():
+                address = ("127.0.0.1", self.port)
+                with contextlib.suppress(OSError), socket.create_connection(address):
+                    return
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        log = (self.dir / "postgres.log").read_text(errors="replace")
-        raise RuntimeError(f"postgres did not start (exit {self.process.poll()}):\n{log}")
+        text = log.read_text(errors="replace")
+        raise RuntimeError(f"postgres did not start (exit {self.process.poll()}):\n{text}")
 
     def stop(self) -> None:
         """Stop the server (immediate shutdown) and remove the cluster's directory."""
