@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -30,23 +31,31 @@ from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
-from .handshake import websocket_route
+from .handshake import (
+    WebSocketHooks,
+    do_teardown_websocket,
+    finalize_websocket,
+    preprocess_websocket,
+    websocket_route,
+)
 from .routing import URLAdapters
 from .serving import run_server
+from .signals import got_websocket_exception
 from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .threads import THREAD_MARK, run_blocking
 from .watchdog import LoopWatch, LoopWatchdog
-from .websockets import WebSocket
+from .websockets import WebSocket, handshake_connection
 from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_UNSET: Any = object()
 
 
-class Flask(flask.Flask):
+class Flask(WebSocketHooks, flask.Flask):
     """A :class:`flask.Flask` that is also an ASGI application.
 
     Called with ``(scope, receive, send)`` it serves ASGI ``http``,
@@ -357,6 +366,39 @@ class Flask(flask.Flask):
             body = sync_body(body)
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)
+
+    # The WebSocket hooks of a handshake, in Flask's request processing (see handshake.py).
+
+    def preprocess_request(self) -> Any:
+        """Flask's ``preprocess_request``; for a WebSocket handshake, then the
+        ``before_websocket`` functions."""
+        if handshake_connection() is None:
+            return super().preprocess_request()
+        return preprocess_websocket(self, super().preprocess_request)
+
+    def finalize_request(self, rv: Any, from_error_handler: bool = False) -> flask.Response:
+        """Flask's ``finalize_request``; for a WebSocket handshake, the
+        ``after_websocket`` functions first."""
+        ws = handshake_connection()
+        if ws is not None:
+            rv = finalize_websocket(self, ws, rv, from_error_handler)
+        return super().finalize_request(rv, from_error_handler)
+
+    def handle_exception(self, e: Exception) -> flask.Response:
+        """Flask's ``handle_exception``; for a WebSocket handshake,
+        :data:`~aioflask.got_websocket_exception` is sent first."""
+        if handshake_connection() is not None:
+            got_websocket_exception.send(self, _async_wrapper=self.ensure_sync, exception=e)
+        return super().handle_exception(e)
+
+    def do_teardown_request(self, exc: BaseException | None = _UNSET) -> None:
+        """Flask's ``do_teardown_request``; for a WebSocket handshake, the
+        ``teardown_websocket`` functions first."""
+        if exc is _UNSET:
+            exc = sys.exc_info()[1]
+        if handshake_connection() is not None:
+            do_teardown_websocket(self, exc)
+        super().do_teardown_request(exc)
 
     @setupmethod
     def before_serving(self, f: F) -> F:

@@ -7,24 +7,55 @@ converters, ``url_for``, blueprints, ``before_request`` hooks, error handlers
 and teardown work as for any request. The handler runs in the view's place
 and talks to the client through :data:`~aioflask.websocket` while that request
 context is pushed.
+
+The WebSocket hooks (``before_websocket``, ``after_websocket``,
+``teardown_websocket``, as Quart has them) run for handshakes only, nested
+inside Flask's request hooks, which run for every request::
+
+    request_started, websocket_started
+    before_request..., before_websocket...
+    the handler
+    after_this_websocket..., after_websocket..., websocket_finished
+    after_this_request..., after_request..., request_finished
+    teardown_websocket..., websocket_tearing_down
+    teardown_request..., request_tearing_down
+
+The app's :class:`~aioflask.Flask` calls :func:`preprocess_websocket`,
+:func:`finalize_websocket` and :func:`do_teardown_websocket` from Flask's
+``preprocess_request``, ``finalize_request`` and ``do_teardown_request``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Callable
+from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
+from flask.sansio.scaffold import setupmethod
 
-from .websockets import ENVIRON_KEY, call_handler, current_websocket
+from .signals import websocket_finished, websocket_started, websocket_tearing_down
+from .websockets import ENVIRON_KEY, WebSocket, call_handler, current_websocket
 
 if TYPE_CHECKING:
+    from flask.sansio.blueprints import BlueprintSetupState
     from flask.sansio.scaffold import Scaffold
 
-__all__ = ["websocket_route"]
+__all__ = [
+    "WebSocketHooks",
+    "do_teardown_websocket",
+    "finalize_websocket",
+    "hooks_of",
+    "preprocess_websocket",
+    "register_blueprint_hooks",
+    "websocket_route",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Functions by blueprint name (``None``: the app's), as Flask keeps its hooks.
+Hooks = dict["str | None", list[Callable[..., Any]]]
 
 
 class _HandshakeView:
@@ -70,3 +101,148 @@ def websocket_route(scaffold: Scaffold, rule: str, options: dict[str, Any]) -> C
         return f
 
     return decorator
+
+
+class WebSocketHooks:
+    """The WebSocket hooks of an app or a blueprint (a mixin of Flask's scaffolds).
+
+    Registered like Flask's request hooks; a blueprint's run for its own
+    WebSocket routes only (its ``*_app_websocket`` twins for every route).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: ``before_websocket`` functions by blueprint name (``None``: the app's).
+        self.before_websocket_funcs: Hooks = defaultdict(list)
+        #: ``after_websocket`` functions by blueprint name (``None``: the app's).
+        self.after_websocket_funcs: Hooks = defaultdict(list)
+        #: ``teardown_websocket`` functions by blueprint name (``None``: the app's).
+        self.teardown_websocket_funcs: Hooks = defaultdict(list)
+
+    @setupmethod
+    def before_websocket(self, f: F) -> F:
+        """Register a function to run before each WebSocket handler.
+
+        It runs after the ``before_request`` functions (which run for the
+        handshake too), takes no arguments and may be ``async def``. If it
+        returns a value other than ``None``, the handler is not called and the
+        handshake is refused with that value as the response, as when a
+        ``before_request`` function returns one.
+
+        .. versionadded:: 0.5
+        """
+        self.before_websocket_funcs[None].append(f)
+        return f
+
+    @setupmethod
+    def after_websocket(self, f: F) -> F:
+        """Register a function to run after each WebSocket handler.
+
+        It gets the handshake's response, ``None`` if the handler accepted
+        the connection (the handshake response went out then), and returns
+        it or another one, which refuses the handshake instead. It runs
+        whether the handler returned, raised (with the error handler's
+        response) or was refused by a hook, before the ``after_request``
+        functions; the connection is closed after them. May be ``async def``.
+
+        .. versionadded:: 0.5
+        """
+        self.after_websocket_funcs[None].append(f)
+        return f
+
+    @setupmethod
+    def teardown_websocket(self, f: F) -> F:
+        """Register a function to run when a WebSocket handshake request ends.
+
+        It gets the exception that ended the handler unhandled, or ``None``
+        (:exc:`asyncio.CancelledError` when the client went away); its return
+        value is ignored. It runs before the ``teardown_request`` functions,
+        always, like them. May be ``async def``.
+
+        .. versionadded:: 0.5
+        """
+        self.teardown_websocket_funcs[None].append(f)
+        return f
+
+
+def preprocess_websocket(app: flask.Flask, flask_preprocess: Callable[[], Any]) -> Any:
+    """Flask's ``preprocess_request`` for a handshake, then the ``before_websocket`` functions.
+
+    The app's functions first, then each blueprint's, outermost first; the
+    first value other than ``None`` is returned.
+    """
+    websocket_started.send(app, _async_wrapper=app.ensure_sync)
+    rv = flask_preprocess()
+    if rv is not None:
+        return rv
+    funcs = hooks_of(app, "before_websocket_funcs")
+    for name in (None, *reversed(flask.request.blueprints)):
+        for f in funcs.get(name, ()):
+            rv = app.ensure_sync(f)()
+            if rv is not None:
+                return rv
+    return None
+
+
+def finalize_websocket(app: flask.Flask, ws: WebSocket, rv: Any, from_error_handler: bool) -> Any:
+    """Run the ``after_websocket`` functions: what Flask's ``finalize_request`` then finalizes.
+
+    :param rv: what the handler, a hook or an error handler returned.
+    :param from_error_handler: as in Flask, an error in these functions is
+        then logged instead of raised.
+    """
+    response = None if ws.accepted else app.make_response(rv)
+    funcs = hooks_of(app, "after_websocket_funcs")
+    try:
+        for f in ws.after_websocket_functions:
+            response = app.ensure_sync(f)(response)
+        for name in chain(flask.request.blueprints, (None,)):
+            for f in reversed(funcs.get(name, ())):
+                response = app.ensure_sync(f)(response)
+        if response is None and not ws.accepted:
+            raise TypeError(
+                "An after_websocket function returned None for a refused handshake:"
+                " return the response it was given (or another one)."
+            )
+        websocket_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
+    except Exception:
+        if not from_error_handler:
+            raise
+        app.logger.exception("WebSocket finalizing failed with an error while handling an error")
+    if ws.accepted or response is None:
+        return rv  # accepted: the handshake response went out at accept()
+    return response
+
+
+def do_teardown_websocket(app: flask.Flask, exc: BaseException | None) -> None:
+    """Call the ``teardown_websocket`` functions, innermost blueprint first, then signal."""
+    funcs = hooks_of(app, "teardown_websocket_funcs")
+    for name in chain(flask.request.blueprints, (None,)):
+        for f in reversed(funcs.get(name, ())):
+            app.ensure_sync(f)(exc)
+    websocket_tearing_down.send(app, _async_wrapper=app.ensure_sync, exc=exc)
+
+
+def register_blueprint_hooks(hooks: WebSocketHooks, state: BlueprintSetupState) -> None:
+    """Merge a blueprint's WebSocket hooks into the app's, under its (dotted) name.
+
+    What Flask does for the request hooks when a blueprint is registered.
+    """
+    name = f"{state.name_prefix}.{state.name}".lstrip(".")
+    for attr in ("before_websocket_funcs", "after_websocket_funcs", "teardown_websocket_funcs"):
+        ours: Hooks = getattr(hooks, attr)
+        if not any(ours.values()):
+            continue
+        theirs = hooks_of(state.app, attr)
+        for key, funcs in ours.items():
+            theirs[name if key is None else f"{name}.{key}"].extend(funcs)
+
+
+def hooks_of(app: Any, attr: str) -> Hooks:
+    """The app's WebSocket hooks ``attr`` (a clear error for a plain Flask app)."""
+    hooks: Hooks | None = getattr(app, attr, None)
+    if hooks is None:
+        raise TypeError(
+            f"{type(app).__name__} has no WebSocket hooks: use aioflask.Flask, not flask.Flask."
+        )
+    return hooks
