@@ -108,9 +108,12 @@ class WebSocket(WebSocketConnection):
     def __getattr__(self, name: str) -> Any:
         # Only names the connection lacks: the handshake request's attributes.
         request = self.request
-        if request is None or name.startswith("_"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(request, name)
+        if request is not None and not name.startswith("_"):
+            try:
+                return getattr(request, name)
+            except AttributeError:
+                pass
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def requested_subprotocols(self) -> list[str]:

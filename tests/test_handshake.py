@@ -307,6 +307,11 @@ async def test_teardown_websocket_sees_a_disconnect(app, client):
     def teardown(exc: BaseException | None) -> None:
         log.append(type(exc).__name__)
 
+    @app.teardown_websocket
+    async def async_teardown(exc: BaseException | None) -> None:
+        await asyncio.sleep(0)  # awaits, though the handler was cancelled
+        log.append(f"async {type(exc).__name__}")
+
     @app.websocket("/ws")
     async def handler():
         await websocket.accept()
@@ -315,7 +320,7 @@ async def test_teardown_websocket_sees_a_disconnect(app, client):
     async with client.websocket("/ws") as ws:
         await ws.send("x")
         await asyncio.sleep(0.01)
-    assert log == ["CancelledError"]
+    assert log == ["async CancelledError", "CancelledError"]
 
 
 async def test_blueprint_hooks_are_scoped(app, client):

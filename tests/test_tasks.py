@@ -186,6 +186,49 @@ async def test_exceptions_are_logged(app, client, caplog):
     assert "KeyError: 'sync task failed'" in caplog.text
 
 
+async def test_got_background_exception_is_sent(app, client, caplog):
+    seen = []
+
+    def sync_receiver(sender: Flask, exception: Exception, **kwargs: Any) -> None:
+        seen.append(("sync", sender, repr(exception), flask.has_app_context()))
+
+    async def async_receiver(sender: Flask, exception: Exception, **kwargs: Any) -> None:
+        await asyncio.sleep(0)
+        seen.append(("async", sender, repr(exception)))
+
+    def broken_receiver(sender: Flask, **kwargs: Any) -> None:
+        raise RuntimeError("the receiver failed")
+
+    async def failing():
+        raise ValueError("task failed")
+
+    async def fine():
+        pass
+
+    @app.get("/")
+    def index():
+        app.add_background_task(failing)
+        app.add_background_task(fine)
+        return "ok"
+
+    for receiver in (sync_receiver, async_receiver, broken_receiver):
+        aioflask.got_background_exception.connect(receiver, app)
+    try:
+        with caplog.at_level(logging.ERROR, logger=app.logger.name):
+            assert (await client.get("/")).status_code == 200
+            assert await app.background_tasks.wait(TIMEOUT)
+    finally:
+        for receiver in (sync_receiver, async_receiver, broken_receiver):
+            aioflask.got_background_exception.disconnect(receiver, app)
+    # Once per failing task, as Quart sends it: after the task's app context.
+    assert seen == [
+        ("sync", app, "ValueError('task failed')", False),
+        ("async", app, "ValueError('task failed')"),
+    ]
+    assert "RuntimeError: the receiver failed" in caplog.text
+    assert "ValueError: task failed" in caplog.text  # still logged
+
+
 async def test_tasks_are_held_by_strong_references(app, client):
     release = asyncio.Event()
     done = []
