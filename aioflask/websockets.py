@@ -73,7 +73,7 @@ class WebSocket(WebSocketConnection):
     """
 
     #: The handshake request (:data:`~flask.request` while the handler
-    #: runs); ``None`` until the app dispatches it.
+    #: runs); ``None`` until the app makes its request context.
     request: flask.Request | None = None
 
     if TYPE_CHECKING:  # attributes of `request`, found by __getattr__
@@ -230,8 +230,6 @@ def handshake_connection() -> WebSocket | None:
     except RuntimeError:
         return None
     ws: WebSocket | None = request.environ.get(ENVIRON_KEY)
-    if ws is not None and ws.request is None:
-        ws.request = request
     return ws
 
 

@@ -21,9 +21,11 @@ from aioflask import (
     g,
     got_request_exception,
     got_websocket_exception,
+    has_websocket_context,
     request_finished,
     request_started,
     request_tearing_down,
+    run_sync,
     websocket,
     websocket_finished,
     websocket_started,
@@ -434,3 +436,26 @@ async def test_hooks_see_g_and_the_session(app, client):
 
     async with client.websocket("/ws?user=ann") as ws:
         assert await asyncio.wait_for(ws.receive(), TIMEOUT) == "ann"
+
+
+async def test_an_http_request_context_inside_a_handler_is_no_handshake(app, client):
+    log = []
+    app.before_websocket(lambda: log.append("before_websocket"))
+    app.teardown_websocket(lambda exc: log.append("teardown_websocket"))
+
+    @app.websocket("/ws")
+    async def handler():
+        async with app.test_request_context("/page"):
+            log.append(("nested", has_websocket_context(), bool(websocket)))
+            await run_sync(app.preprocess_request)
+        log.append(("handler", has_websocket_context()))
+        await websocket.accept()
+
+    async with client.websocket("/ws"):
+        pass
+    assert log == [
+        "before_websocket",
+        ("nested", False, False),
+        ("handler", True),
+        "teardown_websocket",
+    ]
