@@ -20,9 +20,11 @@ inside Flask's request hooks, which run for every request::
     teardown_websocket..., websocket_tearing_down
     teardown_request..., request_tearing_down
 
-The app's :class:`~aioflask.Flask` calls :func:`preprocess_websocket`,
-:func:`finalize_websocket` and :func:`do_teardown_websocket` from Flask's
-``preprocess_request``, ``finalize_request`` and ``do_teardown_request``.
+The app's :class:`~aioflask.Flask` calls :func:`preprocess_websocket` and
+:func:`finalize_websocket` from Flask's ``preprocess_request`` and
+``finalize_request``; the handshake's request context
+(:class:`~aioflask.ctx.WebSocketContext`) calls :func:`do_teardown_websocket`
+when it is popped.
 """
 
 from __future__ import annotations
