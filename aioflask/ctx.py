@@ -89,11 +89,13 @@ class WebSocketContext(RequestContext):
     def pop(self, exc: BaseException | None = _UNSET) -> None:
         if exc is _UNSET:
             exc = sys.exc_info()[1]
+        tokens = self._handshake_tokens
         try:
-            if len(self._handshake_tokens) == 1:  # the last pop, as Flask tears down
+            if len(tokens) == 1:  # the last pop, when Flask tears down too
                 self.app.do_teardown_websocket(exc)  # type: ignore[attr-defined]
         finally:
-            HANDSHAKE.reset(self._handshake_tokens.pop())
+            if tokens:  # none if push() failed
+                HANDSHAKE.reset(tokens.pop())
             super().pop(exc)
 
 
