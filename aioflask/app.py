@@ -29,15 +29,9 @@ from .core.lifespan import LifespanConnection
 from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .core.websocket import ENVIRON_KEY
-from .ctx import HANDSHAKE, AppContext, RequestContext, WebSocketContext, current_handshake
+from .ctx import AppContext, RequestContext, WebSocketContext
 from .databases import watch_sqlalchemy
-from .handshake import (
-    WebSocketHooks,
-    do_teardown_websocket,
-    finalize_websocket,
-    preprocess_websocket,
-    websocket_route,
-)
+from .handshake import WebSocketHooks, do_teardown_websocket, websocket_route
 from .routing import URLAdapters
 from .serving import run_server
 from .signals import got_websocket_exception
@@ -46,7 +40,7 @@ from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .threads import THREAD_MARK, run_blocking
 from .watchdog import LoopWatch, LoopWatchdog
-from .websockets import WebSocket
+from .websockets import WebSocket, handshake_connection
 from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]
@@ -371,31 +365,13 @@ class Flask(WebSocketHooks, flask.Flask):
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)
 
-    # The WebSocket hooks of a handshake, in Flask's request processing (see handshake.py).
-
-    def preprocess_request(self) -> Any:
-        """Flask's ``preprocess_request``; for a WebSocket handshake, then the
-        ``before_websocket`` functions."""
-        # An HTTP request pays one context variable lookup here and in
-        # finalize_request: ~1,800 instructions a request in all (JSON ping,
-        # ASGI def view: 368.7k -> 370.5k, benchmarks/instructions.py),
-        # against ~12,000 for asking the request's environ.
-        if HANDSHAKE.get() is None or current_handshake() is None:
-            return super().preprocess_request()
-        return preprocess_websocket(self, super().preprocess_request)
-
-    def finalize_request(self, rv: Any, from_error_handler: bool = False) -> flask.Response:
-        """Flask's ``finalize_request``; for a WebSocket handshake, the
-        ``after_websocket`` functions first."""
-        ws = None if HANDSHAKE.get() is None else current_handshake()
-        if ws is not None:
-            rv = finalize_websocket(self, ws, rv, from_error_handler)
-        return super().finalize_request(rv, from_error_handler)
+    # The WebSocket hooks of a handshake: the view runs them (see handshake.py).
 
     def handle_exception(self, e: Exception) -> flask.Response:
         """Flask's ``handle_exception``; for a WebSocket handshake,
         :data:`~aioflask.got_websocket_exception` is sent first."""
-        if current_handshake() is not None:
+        ws = handshake_connection()
+        if ws is not None and ws.dispatched:
             got_websocket_exception.send(self, _async_wrapper=self.ensure_sync, exception=e)
         return super().handle_exception(e)
 

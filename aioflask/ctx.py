@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import contextvars
 import sys
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask.ctx
 
-from ._compat import current_object
 from .core.bridge import run_sync
 from .core.websocket import ENVIRON_KEY
 
 if TYPE_CHECKING:
     from .websockets import WebSocket
 
-__all__ = ["HANDSHAKE", "AppContext", "RequestContext", "WebSocketContext", "current_handshake"]
+__all__ = ["AppContext", "RequestContext", "WebSocketContext"]
 
 _UNSET: Any = object()
-
-#: The connection of the WebSocketContext pushed last in this context, if any:
-#: ``HANDSHAKE.get() is None`` tells an HTTP request at the cost of a lookup.
-HANDSHAKE: contextvars.ContextVar[WebSocket | None] = contextvars.ContextVar(
-    "aioflask.handshake", default=None
-)
 
 _C = TypeVar("_C", bound="_AsyncWith")
 
@@ -69,8 +61,9 @@ class RequestContext(_AsyncWith, flask.ctx.RequestContext):
 
 class WebSocketContext(RequestContext):
     """The request context of a WebSocket handshake (what ``app.request_context``
-    makes for one); on its last pop, the ``teardown_websocket`` functions run,
-    before Flask's ``teardown_request`` functions.
+    makes for one); on its last pop, the ``teardown_websocket`` functions run
+    if the handshake reached its WebSocket route, before Flask's
+    ``teardown_request`` functions.
 
     .. versionadded:: 0.5
     """
@@ -80,37 +73,19 @@ class WebSocketContext(RequestContext):
         #: The connection of the handshake.
         self.websocket: WebSocket = environ[ENVIRON_KEY]
         self.websocket.request = self.request
-        self._handshake_tokens: list[contextvars.Token[WebSocket | None]] = []
+        self._pushed = 0
 
     def push(self) -> None:
         super().push()
-        self._handshake_tokens.append(HANDSHAKE.set(self.websocket))
+        self._pushed += 1
 
     def pop(self, exc: BaseException | None = _UNSET) -> None:
         if exc is _UNSET:
             exc = sys.exc_info()[1]
-        tokens = self._handshake_tokens
         try:
-            if len(tokens) == 1:  # the last pop, when Flask tears down too
+            # The last pop, when Flask tears the request down too.
+            if self._pushed == 1 and self.websocket.dispatched:
                 self.app.do_teardown_websocket(exc)  # type: ignore[attr-defined]
         finally:
-            if tokens:  # none if push() failed
-                HANDSHAKE.reset(tokens.pop())
+            self._pushed = max(self._pushed - 1, 0)
             super().pop(exc)
-
-
-def current_handshake() -> WebSocket | None:
-    """The connection if the current request is a WebSocket handshake, else ``None``.
-
-    ``websockets.handshake_connection()`` answers the same from the request's
-    environ, at ~4,000 instructions a call: too many for what the app asks at
-    every request (see :data:`HANDSHAKE`).
-    """
-    ws = HANDSHAKE.get()
-    if ws is None:
-        return None
-    try:
-        # An HTTP request context pushed inside a WebSocket handler is not a handshake.
-        return ws if ws.request is current_object(flask.request) else None
-    except RuntimeError:
-        return None

@@ -9,22 +9,24 @@ and talks to the client through :data:`~aioflask.websocket` while that request
 context is pushed.
 
 The WebSocket hooks (``before_websocket``, ``after_websocket``,
-``teardown_websocket``, as Quart has them) run for handshakes only, nested
-inside Flask's request hooks, which run for every request::
+``teardown_websocket``, as Quart has them) and signals run when a handshake
+reaches its WebSocket route, nested inside Flask's request hooks, which run
+for every request (and may refuse the handshake first)::
 
-    request_started, websocket_started
-    before_request..., before_websocket...
-    the handler
-    after_this_websocket..., after_websocket..., websocket_finished
+    request_started
+    url_value_preprocessor..., before_request...
+        websocket_started, before_websocket...        (the view, from here)
+        the handler
+        after_this_websocket..., after_websocket..., websocket_finished
     after_this_request..., after_request..., request_finished
-    teardown_websocket..., websocket_tearing_down
+        teardown_websocket..., websocket_tearing_down
     teardown_request..., request_tearing_down
 
-The app's :class:`~aioflask.Flask` calls :func:`preprocess_websocket` and
-:func:`finalize_websocket` from Flask's ``preprocess_request`` and
-``finalize_request``; the handshake's request context
+The view starts them (:func:`start_websocket`); the after functions run as
+the handshake's first ``after_this_request`` function, so that they see the
+error handler's response too; the handshake's request context
 (:class:`~aioflask.ctx.WebSocketContext`) calls :func:`do_teardown_websocket`
-when it is popped.
+when it is popped. An HTTP request pays nothing for any of it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import flask
 from flask.sansio.scaffold import setupmethod
 
+from ._compat import current_object
 from .signals import websocket_finished, websocket_started, websocket_tearing_down
 from .websockets import ENVIRON_KEY, WebSocket, call_handler, current_websocket
 
@@ -48,10 +51,9 @@ if TYPE_CHECKING:
 __all__ = [
     "WebSocketHooks",
     "do_teardown_websocket",
-    "finalize_websocket",
     "hooks_of",
-    "preprocess_websocket",
     "register_blueprint_hooks",
+    "start_websocket",
     "websocket_route",
 ]
 
@@ -83,8 +85,10 @@ class _HandshakeView:
                 " or 'uvicorn module:app', not through WSGI.",
             )
         ws = current_websocket()
-        app = flask.current_app
-        rv = call_handler(self.handler, kwargs)
+        app = current_object(flask.current_app)  # signals are sent by the app itself
+        rv = start_websocket(app, ws)
+        if rv is None:
+            rv = call_handler(self.handler, kwargs)
         if ws.accepted:
             # The handshake response went out at accept(); after_request sees this.
             return app.response_class(status=101)
@@ -159,7 +163,7 @@ class WebSocketHooks:
         It gets the exception that ended the handler unhandled, or ``None``
         (:exc:`asyncio.CancelledError` when the client went away); its return
         value is ignored. It runs before the ``teardown_request`` functions,
-        always, like them. May be ``async def``.
+        always once the handshake reached its WebSocket route. May be ``async def``.
 
         .. versionadded:: 0.5
         """
@@ -167,16 +171,17 @@ class WebSocketHooks:
         return f
 
 
-def preprocess_websocket(app: flask.Flask, flask_preprocess: Callable[[], Any]) -> Any:
-    """Flask's ``preprocess_request`` for a handshake, then the ``before_websocket`` functions.
+def start_websocket(app: flask.Flask, ws: WebSocket) -> Any:
+    """Send ``websocket_started`` and call the ``before_websocket`` functions.
 
     The app's functions first, then each blueprint's, outermost first; the
-    first value other than ``None`` is returned.
+    first value other than ``None`` is returned (the handler is then not
+    called). The ``after_websocket`` functions are set to run with the
+    handshake's response.
     """
+    ws.dispatched = True
+    flask.after_this_request(functools.partial(_finish_websocket, app, ws))
     websocket_started.send(app, _async_wrapper=app.ensure_sync)
-    rv = flask_preprocess()
-    if rv is not None:
-        return rv
     funcs = hooks_of(app, "before_websocket_funcs")
     for name in (None, *reversed(flask.request.blueprints)):
         for f in funcs.get(name, ()):
@@ -186,34 +191,30 @@ def preprocess_websocket(app: flask.Flask, flask_preprocess: Callable[[], Any]) 
     return None
 
 
-def finalize_websocket(app: flask.Flask, ws: WebSocket, rv: Any, from_error_handler: bool) -> Any:
-    """Run the ``after_websocket`` functions: what Flask's ``finalize_request`` then finalizes.
+def _finish_websocket(app: flask.Flask, ws: WebSocket, response: flask.Response) -> Any:
+    """The ``after_websocket`` functions, as the handshake's first ``after_this_request``.
 
-    :param rv: what the handler, a hook or an error handler returned.
-    :param from_error_handler: as in Flask, an error in these functions is
-        then logged instead of raised.
+    They get the handshake's response, ``None`` once accepted (what goes on
+    to ``after_request`` is then the 101 response, whatever they return).
+    Flask's ``finalize_request`` logs instead of raising what fails here
+    while it handles an error, as for any after function.
     """
-    response = None if ws.accepted else app.make_response(rv)
+    result: Any = None if ws.accepted else response
     funcs = hooks_of(app, "after_websocket_funcs")
-    try:
-        for f in ws.after_websocket_functions:
-            response = app.ensure_sync(f)(response)
-        for name in chain(flask.request.blueprints, (None,)):
-            for f in reversed(funcs.get(name, ())):
-                response = app.ensure_sync(f)(response)
-        if response is None and not ws.accepted:
-            raise TypeError(
-                "An after_websocket function returned None for a refused handshake:"
-                " return the response it was given (or another one)."
-            )
-        websocket_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
-    except Exception:
-        if not from_error_handler:
-            raise
-        app.logger.exception("WebSocket finalizing failed with an error while handling an error")
-    if ws.accepted or response is None:
-        return rv  # accepted: the handshake response went out at accept()
-    return response
+    for f in ws.after_websocket_functions:
+        result = app.ensure_sync(f)(result)
+    for name in chain(flask.request.blueprints, (None,)):
+        for f in reversed(funcs.get(name, ())):
+            result = app.ensure_sync(f)(result)
+    if ws.accepted:
+        result = None
+    elif result is None:
+        raise TypeError(
+            "An after_websocket function returned None for a refused handshake:"
+            " return the response it was given (or another one)."
+        )
+    websocket_finished.send(app, _async_wrapper=app.ensure_sync, response=result)
+    return response if result is None else result
 
 
 def do_teardown_websocket(app: flask.Flask, exc: BaseException | None) -> None:

@@ -19,8 +19,8 @@ __all__ = [
 
 _signals = Namespace()
 
-#: Sent when a WebSocket handshake starts to be handled, after
-#: :data:`~flask.request_started` and before the ``before_request`` hooks;
+#: Sent when a WebSocket handshake reaches its WebSocket route (after the
+#: ``before_request`` functions), before the ``before_websocket`` functions;
 #: receivers get the app.
 websocket_started = _signals.signal("websocket-started")
 #: Sent after the ``after_websocket`` functions, with ``response``: the

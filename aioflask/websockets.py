@@ -104,6 +104,9 @@ class WebSocket(WebSocketConnection):
         super().__init__(*args, **kwargs)
         #: Functions :func:`after_this_websocket` registered, in order.
         self.after_websocket_functions: list[Callable[[Any], Any]] = []
+        #: Whether the handshake reached its WebSocket route (and so the
+        #: WebSocket hooks run for it).
+        self.dispatched = False
 
     def __getattr__(self, name: str) -> Any:
         # Only names the connection lacks: the handshake request's attributes.

@@ -133,11 +133,12 @@ async def test_the_order_of_hooks_and_signals(app, client, signals):
     app.register_blueprint(bp)
     async with client.websocket("/ws") as ws:
         assert await asyncio.wait_for(ws.receive(), TIMEOUT) == "hi"
+
     assert signals == [
         ("request_started", None),
-        ("websocket_started", None),
         ("before_request", "app"),
         ("before_request", "bp"),
+        ("websocket_started", None),
         ("before_websocket", "app"),
         ("before_websocket", "bp"),
         ("handler", None),
@@ -459,3 +460,31 @@ async def test_an_http_request_context_inside_a_handler_is_no_handshake(app, cli
         ("handler", True),
         "teardown_websocket",
     ]
+
+
+async def test_websocket_hooks_run_once_the_handshake_reaches_its_route(app, client, signals):
+    hooks(app, signals, "app")
+
+    @app.before_request
+    def guard() -> None:
+        if flask.request.args.get("token") == "bad":
+            abort(401)
+
+    @app.websocket("/ws")
+    async def handler():
+        await websocket.accept()
+
+    for url, status_code in (("/nowhere", 404), ("/ws?token=bad", 401)):
+        signals.clear()
+        with pytest.raises(WebSocketRejected) as info:
+            async with client.websocket(url):
+                pass
+        assert info.value.response.status_code == status_code
+        assert [entry[0] for entry in signals] == [
+            "request_started",
+            "before_request",
+            "after_request",
+            "request_finished",
+            "teardown_request",
+            "request_tearing_down",
+        ]
