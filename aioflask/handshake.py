@@ -144,12 +144,14 @@ class WebSocketHooks:
     def after_websocket(self, f: F) -> F:
         """Register a function to run after each WebSocket handler.
 
-        It gets the handshake's response, ``None`` if the handler accepted
-        the connection (the handshake response went out then), and returns
-        it or another one, which refuses the handshake instead. It runs
-        whether the handler returned, raised (with the error handler's
-        response) or was refused by a hook, before the ``after_request``
-        functions; the connection is closed after them. May be ``async def``.
+        It gets the handshake's response and returns it: ``None`` if the
+        handler accepted the connection (the handshake response went out
+        then; what it returns is ignored), else the refusal, which it may
+        replace. It runs whether the handler returned, raised (with the
+        error handler's response) or a ``before_websocket`` function refused
+        the handshake, before the ``after_request`` functions; the connection
+        is closed after them. Not when the client went away (the handler is
+        cancelled). May be ``async def``.
 
         .. versionadded:: 0.5
         """
