@@ -41,6 +41,14 @@ def client(app: Flask):
     return app.test_client()
 
 
+async def refusal(client: Any, url: str) -> Any:
+    """The response with which the app refuses a WebSocket handshake to ``url``."""
+    with pytest.raises(WebSocketRejected) as info:
+        async with client.websocket(url):
+            pass
+    return info.value.response
+
+
 def status(response: Any) -> Any:
     return None if response is None else response.status_code
 
@@ -159,6 +167,17 @@ async def test_the_order_of_hooks_and_signals(app, client, signals):
     ]
 
 
+#: What ``hooks()`` and ``signals`` record for a request that runs no WebSocket hook.
+REQUEST_ONLY = [
+    "request_started",
+    "before_request",
+    "after_request",
+    "request_finished",
+    "teardown_request",
+    "request_tearing_down",
+]
+
+
 async def test_http_requests_run_no_websocket_hooks(app, client, signals):
     hooks(app, signals, "app")
 
@@ -167,14 +186,7 @@ async def test_http_requests_run_no_websocket_hooks(app, client, signals):
         return "ok"
 
     assert (await client.get("/")).data == b"ok"
-    assert [entry[0] for entry in signals] == [
-        "request_started",
-        "before_request",
-        "after_request",
-        "request_finished",
-        "teardown_request",
-        "request_tearing_down",
-    ]
+    assert [entry[0] for entry in signals] == REQUEST_ONLY
 
 
 async def test_before_websocket_refuses_the_handshake(app, client):
@@ -202,10 +214,7 @@ async def test_before_websocket_refuses_the_handshake(app, client):
         log.append("handler")
         await websocket.accept()
 
-    with pytest.raises(WebSocketRejected) as info:
-        async with client.websocket("/ws?token=wrong"):
-            pass
-    response = info.value.response
+    response = await refusal(client, "/ws?token=wrong")
     assert (response.status_code, response.json) == (401, {"error": "bad token"})
     assert response.headers["X-Refused"] == "yes"
     assert log == [("after", 401)]
@@ -224,10 +233,8 @@ async def test_after_websocket_may_replace_a_refusal(app, client):
     async def handler():
         return "refused", 403
 
-    with pytest.raises(WebSocketRejected) as info:
-        async with client.websocket("/ws"):
-            pass
-    assert (info.value.response.status_code, info.value.response.data) == (418, b"replaced")
+    response = await refusal(client, "/ws")
+    assert (response.status_code, response.data) == (418, b"replaced")
 
 
 async def test_after_websocket_returning_none_for_a_refusal_is_an_error(app, client, caplog):
@@ -237,10 +244,8 @@ async def test_after_websocket_returning_none_for_a_refusal_is_an_error(app, cli
     async def handler():
         abort(403)
 
-    with pytest.raises(WebSocketRejected) as info:
-        async with client.websocket("/ws"):
-            pass
-    assert info.value.response.status_code == 500
+    response = await refusal(client, "/ws")
+    assert response.status_code == 500
     assert "returned None for a refused handshake" in caplog.text
 
 
@@ -274,10 +279,8 @@ async def test_an_error_before_accept_gives_after_websocket_the_500(app, client,
     async def handler():
         raise RuntimeError("early")
 
-    with pytest.raises(WebSocketRejected) as info:
-        async with client.websocket("/ws"):
-            pass
-    assert info.value.response.status_code == 500
+    response = await refusal(client, "/ws")
+    assert response.status_code == 500
     assert ("after_websocket", "app", 500) in signals
     assert ("websocket_finished", 500) in signals
     assert ("teardown_websocket", "app", "RuntimeError") in signals
@@ -294,10 +297,8 @@ async def test_an_error_handler_answers_before_after_websocket(app, client, sign
     async def handler():
         raise LookupError("gone")
 
-    with pytest.raises(WebSocketRejected) as info:
-        async with client.websocket("/ws"):
-            pass
-    assert info.value.response.status_code == 404
+    response = await refusal(client, "/ws")
+    assert response.status_code == 404
     assert ("after_websocket", "app", 404) in signals
     assert ("teardown_websocket", "app", None) in signals
     assert not [s for s in signals if s[0] == "got_websocket_exception"]
@@ -476,15 +477,6 @@ async def test_websocket_hooks_run_once_the_handshake_reaches_its_route(app, cli
 
     for url, status_code in (("/nowhere", 404), ("/ws?token=bad", 401)):
         signals.clear()
-        with pytest.raises(WebSocketRejected) as info:
-            async with client.websocket(url):
-                pass
-        assert info.value.response.status_code == status_code
-        assert [entry[0] for entry in signals] == [
-            "request_started",
-            "before_request",
-            "after_request",
-            "request_finished",
-            "teardown_request",
-            "request_tearing_down",
-        ]
+        response = await refusal(client, url)
+        assert response.status_code == status_code
+        assert [entry[0] for entry in signals] == REQUEST_ONLY
