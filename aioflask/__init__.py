@@ -51,6 +51,11 @@ from .core.bridge import run_sync as run_sync
 from .databases import BlockingDriverWarning as BlockingDriverWarning
 from .helpers import run_on_bridge as run_on_bridge
 from .helpers import stream_with_context as stream_with_context
+from .signals import got_background_exception as got_background_exception
+from .signals import got_websocket_exception as got_websocket_exception
+from .signals import websocket_finished as websocket_finished
+from .signals import websocket_started as websocket_started
+from .signals import websocket_tearing_down as websocket_tearing_down
 from .sse import ServerSentEvent as ServerSentEvent
 from .sse import sse_response as sse_response
 from .templating import render_template as render_template
@@ -60,6 +65,9 @@ from .templating import stream_template_string as stream_template_string
 from .threads import in_thread as in_thread
 from .threads import run_in_thread as run_in_thread
 from .websockets import WebSocketClosed as WebSocketClosed
+from .websockets import after_this_websocket as after_this_websocket
+from .websockets import copy_current_websocket_context as copy_current_websocket_context
+from .websockets import has_websocket_context as has_websocket_context
 from .websockets import websocket as websocket
 from .wrappers import Request as Request
 from .wrappers import Response as Response
@@ -82,20 +90,25 @@ __all__ = [
     "WebSocketClosed",
     "abort",
     "after_this_request",
+    "after_this_websocket",
     "appcontext_popped",
     "appcontext_pushed",
     "appcontext_tearing_down",
     "await_",
     "before_render_template",
     "copy_current_request_context",
+    "copy_current_websocket_context",
     "current_app",
     "flash",
     "g",
     "get_flashed_messages",
     "get_template_attribute",
+    "got_background_exception",
     "got_request_exception",
+    "got_websocket_exception",
     "has_app_context",
     "has_request_context",
+    "has_websocket_context",
     "in_thread",
     "json",
     "jsonify",
@@ -122,4 +135,7 @@ __all__ = [
     "template_rendered",
     "url_for",
     "websocket",
+    "websocket_finished",
+    "websocket_started",
+    "websocket_tearing_down",
 ]

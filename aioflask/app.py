@@ -29,19 +29,21 @@ from .core.http import HTTPConnection
 from .core.lifespan import LifespanConnection
 from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
-from .ctx import AppContext, RequestContext
+from .core.websocket import ENVIRON_KEY
+from .ctx import AppContext, RequestContext, WebSocketContext
 from .databases import watch_sqlalchemy
 from .embedded import Embedding
-from .handshake import websocket_route
+from .handshake import WebSocketHooks, do_teardown_websocket, websocket_route
 from .lifespan import ServingHooks
 from .routing import URLAdapters
 from .serving import run_server, server_address
+from .signals import got_websocket_exception
 from .tasks import BackgroundTasks
 from .templating import Environment
 from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .threads import THREAD_MARK, run_blocking
 from .watchdog import LoopWatch, LoopWatchdog
-from .websockets import WebSocket
+from .websockets import WebSocket, handshake_connection
 from .wrappers import Request, Response, sync_body
 
 __all__ = ["Flask"]
@@ -49,7 +51,7 @@ __all__ = ["Flask"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Flask(ServingHooks, Embedding):
+class Flask(WebSocketHooks, ServingHooks, Embedding):
     """A :class:`flask.Flask` that is also an ASGI application.
 
     Called with ``(scope, receive, send)`` it serves ASGI ``http``,
@@ -309,7 +311,12 @@ class Flask(ServingHooks, Embedding):
         return AppContext(self)
 
     def request_context(self, environ: dict[str, Any]) -> RequestContext:
-        """A request context for a WSGI environ; ``with`` or ``async with`` it."""
+        """A request context for a WSGI environ; ``with`` or ``async with`` it.
+
+        A :class:`~aioflask.ctx.WebSocketContext` for a WebSocket handshake.
+        """
+        if ENVIRON_KEY in environ:
+            return WebSocketContext(self, environ)
         return RequestContext(self, environ)
 
     def test_request_context(self, *args: Any, **kwargs: Any) -> RequestContext:
@@ -379,6 +386,25 @@ class Flask(ServingHooks, Embedding):
             body = sync_body(body)
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)
+
+    # The WebSocket hooks of a handshake: the view runs them (see handshake.py).
+
+    def handle_exception(self, e: Exception) -> flask.Response:
+        """Flask's ``handle_exception``; for a WebSocket handshake,
+        :data:`~aioflask.got_websocket_exception` is sent first."""
+        ws = handshake_connection()
+        if ws is not None and ws.dispatched:
+            got_websocket_exception.send(self, _async_wrapper=self.ensure_sync, exception=e)
+        return super().handle_exception(e)
+
+    def do_teardown_websocket(self, exc: BaseException | None) -> None:
+        """Call the ``teardown_websocket`` functions, then send
+        :data:`~aioflask.websocket_tearing_down`; called when a handshake's
+        request context is popped, before :meth:`do_teardown_request`.
+
+        .. versionadded:: 0.5
+        """
+        do_teardown_websocket(self, exc)
 
     @setupmethod
     def websocket(self, rule: str, **options: Any) -> Callable[[F], F]:

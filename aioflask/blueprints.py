@@ -1,7 +1,8 @@
-"""Blueprints with WebSocket routes and serving hooks, whose CLI commands may be ``async def``."""
+"""Blueprints with WebSocket routes, WebSocket and serving hooks, and ``async def`` CLI commands."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -9,7 +10,7 @@ import flask
 from flask.sansio.scaffold import setupmethod
 
 from .cli import AppGroup
-from .handshake import websocket_route
+from .handshake import WebSocketHooks, hooks_of, register_blueprint_hooks, websocket_route
 from .lifespan import check_generator_function
 
 __all__ = ["Blueprint"]
@@ -17,8 +18,14 @@ __all__ = ["Blueprint"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Blueprint(flask.Blueprint):
+class Blueprint(WebSocketHooks, flask.Blueprint):
     """Flask's :class:`~flask.Blueprint`; ``bp.cli`` takes ``async def`` commands.
+
+    Its ``before_websocket``, ``after_websocket`` and ``teardown_websocket``
+    functions run for its own WebSocket routes, as its ``before_request``
+    functions run for its own views; ``before_app_websocket``,
+    ``after_app_websocket`` and ``teardown_app_websocket`` register them on
+    the app, for every WebSocket route.
 
     .. versionadded:: 0.5
     """
@@ -26,6 +33,7 @@ class Blueprint(flask.Blueprint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cli = AppGroup()
+        self.record(functools.partial(register_blueprint_hooks, self))
 
     @setupmethod
     def websocket(self, rule: str, **options: Any) -> Callable[[F], F]:
@@ -66,4 +74,33 @@ class Blueprint(flask.Blueprint):
     def _on_app(self, method: str, f: F) -> F:
         """Call the app's ``method`` with ``f`` when the blueprint is first registered."""
         self.record_once(lambda state: getattr(state.app, method)(f))
+        return f
+
+    @setupmethod
+    def before_app_websocket(self, f: F) -> F:
+        """Like :meth:`before_websocket`, for every WebSocket route of the app.
+
+        .. versionadded:: 0.5
+        """
+        return self._on_app_hooks("before_websocket_funcs", f)
+
+    @setupmethod
+    def after_app_websocket(self, f: F) -> F:
+        """Like :meth:`after_websocket`, for every WebSocket route of the app.
+
+        .. versionadded:: 0.5
+        """
+        return self._on_app_hooks("after_websocket_funcs", f)
+
+    @setupmethod
+    def teardown_app_websocket(self, f: F) -> F:
+        """Like :meth:`teardown_websocket`, for every WebSocket route of the app.
+
+        .. versionadded:: 0.5
+        """
+        return self._on_app_hooks("teardown_websocket_funcs", f)
+
+    def _on_app_hooks(self, attribute: str, f: F) -> F:
+        """Add ``f`` to the app's hooks ``attribute`` for every route, when first registered."""
+        self.record_once(lambda state: hooks_of(state.app, attribute)[None].append(f))
         return f

@@ -22,6 +22,7 @@ import flask
 from .core.bridge import run_sync
 from .core.dual import dual
 from .core.http import HTTPConnection
+from .signals import got_background_exception
 
 if TYPE_CHECKING:
     from .app import Flask
@@ -111,14 +112,21 @@ class BackgroundTasks:
         context.run(self._call, func, args, kwargs)
 
     def _call(self, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
-        """Call ``func`` in an app context of its own, logging an exception."""
+        """Call ``func`` in an app context of its own; an exception is sent
+        with :data:`~aioflask.got_background_exception`, then logged."""
         # On the bridge: an async func is awaited on the loop, a sync one runs
         # here (or in a worker thread when marked with in_thread).
+        app = self.app
         try:
-            with self.app.app_context():
-                self.app.ensure_sync(func)(*args, **kwargs)
-        except Exception:
-            self.app.logger.exception("Exception in background task %s", _name(func))
+            with app.app_context():
+                app.ensure_sync(func)(*args, **kwargs)
+        except Exception as exc:
+            try:
+                # As Quart sends it: after the task's app context is popped.
+                got_background_exception.send(app, _async_wrapper=app.ensure_sync, exception=exc)
+            except Exception:
+                app.logger.exception("Exception in a got_background_exception receiver")
+            app.logger.exception("Exception in background task %s", _name(func), exc_info=exc)
 
     @dual(call="app.background_tasks.wait(...)")
     async def wait(self, timeout: float | None = None) -> bool:

@@ -2,24 +2,33 @@
 
 :class:`WebSocket` is the connection (:class:`~aioflask.core.websocket.WebSocketConnection`,
 which owns the protocol and its lifecycle) with Flask's parts: the session
-cookie on accept, JSON with the app's provider, and a sync face
-(:class:`SyncWebSocket`) for sync handlers. How handlers are routed is in
-:mod:`aioflask.handshake`.
+cookie on accept, JSON with the app's provider, the handshake request's
+attributes (``websocket.args``, ``websocket.headers``...), and a sync face
+(:class:`SyncWebSocket`) for sync handlers. Also the WebSocket context
+helpers, as Quart names them (:func:`has_websocket_context`,
+:func:`after_this_websocket`, :func:`copy_current_websocket_context`). How
+handlers are routed, and the WebSocket hooks, are in :mod:`aioflask.handshake`.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from inspect import iscoroutinefunction
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import flask
 from werkzeug.local import LocalProxy
 
 from ._compat import current_object
-from .core.bridge import await_
+from .core.bridge import await_, run_sync
+from .core.dual import dual
 from .core.websocket import ENVIRON_KEY, WebSocketClosed, WebSocketConnection, WebSocketState
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers, ImmutableMultiDict, MultiDict
+    from werkzeug.routing import Rule
 
 __all__ = [
     "ENVIRON_KEY",
@@ -27,11 +36,17 @@ __all__ = [
     "WebSocket",
     "WebSocketClosed",
     "WebSocketState",
+    "after_this_websocket",
     "call_handler",
+    "copy_current_websocket_context",
     "current_websocket",
+    "handshake_connection",
+    "has_websocket_context",
     "messages_until_closed",
     "websocket",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WebSocket(WebSocketConnection):
@@ -47,8 +62,66 @@ class WebSocket(WebSocketConnection):
     saved. See :class:`~aioflask.core.websocket.WebSocketConnection` for the
     lifecycle: a client that goes away cancels the handler at once.
 
+    The attributes of the handshake request are the connection's too, as in
+    Quart: ``websocket.args``, ``.headers``, ``.cookies``, ``.path``,
+    ``.full_path``, ``.url``, ``.host``, ``.scheme``, ``.query_string``,
+    ``.remote_addr``, ``.endpoint``, ``.view_args``... are those of
+    :attr:`request` (the same objects as :data:`~flask.request`'s while the
+    handshake runs).
+
     .. versionadded:: 0.5
     """
+
+    #: The handshake request (:data:`~flask.request` while the handler
+    #: runs); ``None`` until the app makes its request context.
+    request: flask.Request | None = None
+
+    if TYPE_CHECKING:  # attributes of `request`, found by __getattr__
+        args: MultiDict[str, str]
+        headers: Headers
+        cookies: ImmutableMultiDict[str, str]
+        path: str
+        full_path: str
+        url: str
+        base_url: str
+        root_url: str
+        host_url: str
+        host: str
+        scheme: str
+        query_string: bytes
+        remote_addr: str | None
+        access_route: list[str]
+        root_path: str
+        method: str
+        environ: dict[str, Any]
+        endpoint: str | None
+        blueprint: str | None
+        blueprints: list[str]
+        view_args: dict[str, Any] | None
+        url_rule: Rule | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Functions :func:`after_this_websocket` registered, in order.
+        self.after_websocket_functions: list[Callable[[Any], Any]] = []
+        #: Whether the handshake reached its WebSocket route (and so the
+        #: WebSocket hooks run for it).
+        self.dispatched = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only names the connection lacks: the handshake request's attributes.
+        request = self.request
+        if request is not None and not name.startswith("_"):
+            try:
+                return getattr(request, name)
+            except AttributeError:
+                pass
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def requested_subprotocols(self) -> list[str]:
+        """:attr:`subprotocols`, by its name in Quart."""
+        return self.subprotocols
 
     async def receive_json(self) -> Any:
         """The next message, decoded as JSON (with the app's JSON provider)."""
@@ -153,12 +226,19 @@ def call_handler(handler: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         _sync_handler.reset(token)
 
 
+def handshake_connection() -> WebSocket | None:
+    """The connection of the current request if it is a WebSocket handshake, else ``None``."""
+    try:
+        request = current_object(flask.request)
+    except RuntimeError:
+        return None
+    ws: WebSocket | None = request.environ.get(ENVIRON_KEY)
+    return ws
+
+
 def current_websocket() -> WebSocket:
     """The connection of the current handshake request (what :data:`websocket` proxies)."""
-    try:
-        ws = flask.request.environ.get(ENVIRON_KEY)
-    except RuntimeError:
-        ws = None
+    ws = handshake_connection()
     if ws is None:
         raise RuntimeError(
             "Working outside of a WebSocket connection: 'websocket' is available in"
@@ -166,13 +246,80 @@ def current_websocket() -> WebSocket:
         )
     if _sync_handler.get():
         return cast(WebSocket, ws.sync)
-    return cast(WebSocket, ws)
+    return ws
 
 
 #: The WebSocket connection of the current handshake request, like ``request``.
 #: In a sync handler it is the connection's :class:`SyncWebSocket` face.
 #: ``bool(websocket)`` tells a WebSocket handshake from an HTTP request.
 websocket: WebSocket = LocalProxy(current_websocket)  # type: ignore[assignment]
+
+
+def has_websocket_context() -> bool:
+    """Whether a WebSocket handshake is being handled: :data:`websocket` is usable.
+
+    During a handshake :func:`~flask.has_request_context` is true too (the
+    handshake is a Flask request), unlike in Quart.
+
+    .. versionadded:: 0.5
+    """
+    return handshake_connection() is not None
+
+
+def after_this_websocket(f: F) -> F:
+    """Call ``f(response)`` after the current WebSocket handler, like
+    :func:`~flask.after_this_request` for a request.
+
+    It runs before the ``after_websocket`` functions and, like them, gets the
+    handshake's response, ``None`` once the connection was accepted, and
+    returns it (or another response, for a refused handshake).
+
+    .. versionadded:: 0.5
+    """
+    ws = handshake_connection()
+    if ws is None:
+        raise RuntimeError(
+            "'after_this_websocket' can only be used while a WebSocket handshake is"
+            " handled (in a WebSocket handler or its hooks); in an HTTP view use"
+            " 'after_this_request'."
+        )
+    ws.after_websocket_functions.append(f)
+    return f
+
+
+def copy_current_websocket_context(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Make ``f`` run in a copy of the current WebSocket context.
+
+    For a task the handler starts, which would otherwise see no
+    :data:`websocket`, ``request``, ``session`` or ``g``::
+
+        @copy_current_websocket_context
+        async def push_updates():
+            async for update in updates():
+                await websocket.send_json(update)
+
+        task = asyncio.create_task(push_updates())
+
+    Called in a coroutine the wrapper returns an awaitable (as Quart's);
+    called from sync code it returns ``f``'s result, like
+    :func:`~flask.copy_current_request_context`, which pushes the copy. ``f``
+    may be sync or ``async def``. Popping the copy runs the teardown
+    functions, as with Flask's.
+
+    .. versionadded:: 0.5
+    """
+    if not has_websocket_context():
+        raise RuntimeError(
+            "'copy_current_websocket_context' can only be used while a WebSocket"
+            " handshake is handled (in a WebSocket handler or its hooks)."
+        )
+    in_copy = flask.copy_current_request_context(f)
+
+    @dual(in_copy, call=f"{getattr(f, '__name__', 'f')}(...)")
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await run_sync(in_copy, *args, **kwargs)
+
+    return functools.wraps(f)(wrapper)
 
 
 async def messages_until_closed(

@@ -32,7 +32,12 @@ OWN = {
     "BlockingDriverWarning",
     "ServerSentEvent",
     "WebSocketClosed",
+    "after_this_websocket",
     "await_",
+    "copy_current_websocket_context",
+    "got_background_exception",
+    "got_websocket_exception",
+    "has_websocket_context",
     "in_thread",
     "patch",
     "run_in_thread",
@@ -40,6 +45,9 @@ OWN = {
     "run_sync",
     "sse_response",
     "websocket",
+    "websocket_finished",
+    "websocket_started",
+    "websocket_tearing_down",
 }
 
 

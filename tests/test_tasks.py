@@ -186,6 +186,62 @@ async def test_exceptions_are_logged(app, client, caplog):
     assert "KeyError: 'sync task failed'" in caplog.text
 
 
+async def test_got_background_exception_is_sent(app, client):
+    seen = []
+
+    def sync_receiver(sender: Flask, exception: Exception, **kwargs: Any) -> None:
+        seen.append(("sync", sender, repr(exception), flask.has_app_context()))
+
+    async def async_receiver(sender: Flask, exception: Exception, **kwargs: Any) -> None:
+        await asyncio.sleep(0)
+        seen.append(("async", sender, repr(exception)))
+
+    async def failing():
+        raise ValueError("task failed")
+
+    async def fine():
+        pass
+
+    @app.get("/")
+    def index():
+        app.add_background_task(failing)
+        app.add_background_task(fine)
+        return "ok"
+
+    aioflask.got_background_exception.connect(sync_receiver, app)
+    aioflask.got_background_exception.connect(async_receiver, app)
+    try:
+        assert (await client.get("/")).status_code == 200
+        assert await app.background_tasks.wait(TIMEOUT)
+    finally:
+        aioflask.got_background_exception.disconnect(sync_receiver, app)
+        aioflask.got_background_exception.disconnect(async_receiver, app)
+    # Once per failing task, as Quart sends it: after the task's app context.
+    assert sorted(seen, key=repr) == [
+        ("async", app, "ValueError('task failed')"),
+        ("sync", app, "ValueError('task failed')", False),
+    ]
+
+
+async def test_a_failing_got_background_exception_receiver_is_logged(app, caplog):
+    def broken_receiver(sender: Flask, **kwargs: Any) -> None:
+        raise RuntimeError("the receiver failed")
+
+    async def failing():
+        raise ValueError("task failed")
+
+    aioflask.got_background_exception.connect(broken_receiver, app)
+    try:
+        with caplog.at_level(logging.ERROR, logger=app.logger.name):
+            app.add_background_task(failing)
+            assert await app.background_tasks.wait(TIMEOUT)
+    finally:
+        aioflask.got_background_exception.disconnect(broken_receiver, app)
+    assert "RuntimeError: the receiver failed" in caplog.text
+    assert "ValueError: task failed" in caplog.text  # still logged
+    assert len(app.background_tasks) == 0  # nothing left behind
+
+
 async def test_tasks_are_held_by_strong_references(app, client):
     release = asyncio.Event()
     done = []

@@ -27,8 +27,12 @@ from aioflask import (
     WebSocketClosed,
     abort,
     after_this_request,
+    after_this_websocket,
     await_,
+    copy_current_websocket_context,
     g,
+    has_request_context,
+    has_websocket_context,
     in_thread,
     request,
     run_sync,
@@ -512,6 +516,175 @@ async def test_session_is_read_and_saved_at_accept(app, client):
         assert dict(saved) == {"user": "alice", "visits": 2}
 
 
+def request_attributes(ws: Any) -> dict[str, Any]:
+    """What a Quart user reads on ``websocket``, as JSON."""
+    return {
+        "args": ws.args.to_dict(),
+        "header": ws.headers.get("X-Test"),
+        "cookie": ws.cookies.get("flavour"),
+        "path": ws.path,
+        "full_path": ws.full_path,
+        "url": ws.url,
+        "base_url": ws.base_url,
+        "host": ws.host,
+        "scheme": ws.scheme,
+        "query_string": ws.query_string.decode(),
+        "method": ws.method,
+        "endpoint": ws.endpoint,
+        "view_args": ws.view_args,
+        "subprotocols": ws.subprotocols,
+        "requested_subprotocols": ws.requested_subprotocols,
+    }
+
+
+EXPECTED_ATTRIBUTES = {
+    "args": {"x": "y"},
+    "header": "hi",
+    "cookie": "mint",
+    "path": "/info/3",
+    "full_path": "/info/3?x=y",
+    "url": "ws://localhost/info/3?x=y",
+    "base_url": "ws://localhost/info/3",
+    "host": "localhost",
+    "scheme": "ws",
+    "query_string": "x=y",
+    "method": "GET",
+    "endpoint": "info",
+    "view_args": {"n": 3},
+    "subprotocols": ["a", "b"],
+    "requested_subprotocols": ["a", "b"],
+}
+
+
+@pytest.mark.parametrize("sync", [False, True])
+async def test_the_proxy_has_the_handshake_requests_attributes(app, client, sync):
+    same = []
+
+    def check_same_objects() -> None:
+        same.append(
+            websocket.args is request.args
+            and websocket.headers is request.headers
+            and websocket.request is request._get_current_object()  # type: ignore[attr-defined]
+        )
+
+    @app.before_request
+    def before() -> None:
+        check_same_objects()
+
+    if sync:
+
+        @app.websocket("/info/<int:n>")
+        def info(n):
+            check_same_objects()
+            websocket.send_json(request_attributes(websocket))
+
+    else:
+
+        @app.websocket("/info/<int:n>")
+        async def info(n):
+            check_same_objects()
+            await websocket.send_json(request_attributes(websocket))
+
+    client.set_cookie("flavour", "mint")
+    async with client.websocket(
+        "/info/3?x=y", headers={"X-Test": "hi"}, subprotocols=["a", "b"]
+    ) as ws:
+        assert await ws.receive_json() == EXPECTED_ATTRIBUTES
+    assert same == [True, True]
+
+
+async def test_the_proxy_names_what_it_lacks(app, client):
+    errors = []
+
+    @app.websocket("/ws")
+    async def handler():
+        for name in ("no_such_thing", "_private"):
+            try:
+                getattr(websocket, name)
+            except AttributeError as exc:
+                errors.append(str(exc))
+        await websocket.accept()
+
+    async with client.websocket("/ws"):
+        pass
+    assert errors == [
+        "'WebSocket' object has no attribute 'no_such_thing'",
+        "'WebSocket' object has no attribute '_private'",
+    ]
+
+
+async def test_has_websocket_context(app, client):
+    seen = []
+
+    @app.websocket("/ws")
+    async def handler():
+        seen.append(("ws", has_websocket_context(), has_request_context()))
+        await websocket.accept()
+
+    @app.get("/")
+    def index():
+        seen.append(("http", has_websocket_context(), has_request_context()))
+        return "ok"
+
+    async with client.websocket("/ws"):
+        pass
+    await client.get("/")
+    assert seen == [("ws", True, True), ("http", False, True)]
+    assert not has_websocket_context()
+
+
+async def test_after_this_websocket_needs_a_websocket(app, client):
+    @app.get("/")
+    def index():
+        with pytest.raises(RuntimeError, match="after_this_request"):
+            after_this_websocket(lambda response: response)
+        return "ok"
+
+    assert (await client.get("/")).data == b"ok"
+    with pytest.raises(RuntimeError, match="WebSocket handshake"):
+        after_this_websocket(lambda response: response)
+
+
+async def test_copy_current_websocket_context_in_a_task(app, client):
+    @app.websocket("/ws")
+    async def handler():
+        await websocket.accept()
+        g.name = "pusher"
+
+        @copy_current_websocket_context
+        async def push(prefix: str) -> str:
+            await websocket.send(f"{prefix} {g.name} {websocket.args['room']}")
+            return "pushed"
+
+        @copy_current_websocket_context
+        def sync_push() -> str:
+            websocket.sync.send(f"sync {websocket.args['room']}")
+            return "sync pushed"
+
+        result = await asyncio.create_task(push("task"))  # no context of its own
+        await websocket.send(result)
+        await websocket.send(await run_sync(sync_push))
+        await websocket.send(await sync_push())  # awaitable in a coroutine
+
+    async with client.websocket("/ws?room=lobby") as ws:
+        assert await receive(ws) == "task pusher lobby"
+        assert await receive(ws) == "pushed"
+        assert await receive(ws) == "sync lobby"
+        assert await receive(ws) == "sync pushed"
+        assert await receive(ws) == "sync lobby"
+        assert await receive(ws) == "sync pushed"
+
+
+async def test_copy_current_websocket_context_needs_a_websocket(app, client):
+    @app.get("/")
+    def index():
+        with pytest.raises(RuntimeError, match="copy_current_websocket_context"):
+            copy_current_websocket_context(lambda: None)
+        return "ok"
+
+    assert (await client.get("/")).data == b"ok"
+
+
 async def test_proxy_outside_a_websocket(app, client):
     @app.get("/")
     def index():
@@ -923,6 +1096,53 @@ async def test_uvicorn_handler_error_closes_1011(realtime):
             await asyncio.wait_for(ws.recv(), TIMEOUT)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1011
     assert "RuntimeError: the handler failed" in realtime.log
+
+
+async def test_uvicorn_proxy_attributes_and_blueprint_hooks(realtime):
+    key = uuid.uuid4().hex
+    url = ws_url(realtime, f"/hooked/info/{key}?x=y")
+    headers = {"X-Test": "hi", "Cookie": "flavour=mint"}
+    async with connect(url, additional_headers=headers, subprotocols=["one", "two"]) as ws:
+        assert ws.subprotocol == "one"
+        info = aioflask.json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        await ws.send("bye")
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    host = realtime.url.removeprefix("http://")
+    assert info == {
+        "args": {"x": "y"},
+        "header": "hi",
+        "cookie": "mint",
+        "path": f"/hooked/info/{key}",
+        "full_path": f"/hooked/info/{key}?x=y",
+        "url": f"ws://{host}/hooked/info/{key}?x=y",
+        "scheme": "ws",
+        "query_string": "x=y",
+    }
+    final = await state(realtime, key, lambda s: "websocket_tearing_down" in s.get("hooks", []))
+    assert final["hooks"] == [
+        "before_websocket",
+        "after_websocket None",  # accepted: the handshake response went out then
+        "teardown_websocket NoneType",
+        "websocket_tearing_down",
+    ]
+
+
+async def test_uvicorn_before_websocket_refuses(realtime):
+    key = uuid.uuid4().hex
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(ws_url(realtime, f"/hooked/info/{key}?deny=1")):
+            pass
+    assert info.value.response.status_code == 403
+    assert info.value.response.body == b"denied by before_websocket"
+    final = await state(realtime, key, lambda s: "websocket_tearing_down" in s.get("hooks", []))
+    assert final["hooks"] == [
+        "before_websocket",
+        "after_websocket <Response 26 bytes [403 FORBIDDEN]>",
+        "teardown_websocket NoneType",
+        "websocket_tearing_down",
+    ]
 
 
 async def test_uvicorn_many_clients_in_a_room(realtime):

@@ -14,7 +14,17 @@ import collections
 import os
 from pathlib import Path
 
-from aioflask import Flask, abort, current_app, request, session, sse_response, websocket
+from aioflask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    request,
+    session,
+    sse_response,
+    websocket,
+    websocket_tearing_down,
+)
 
 app = Flask(__name__)
 app.secret_key = "test-only"
@@ -120,6 +130,60 @@ async def fail():
     await websocket.accept()
     await websocket.receive()
     raise RuntimeError("the handler failed")
+
+
+# The WebSocket hooks of a blueprint; what ran is in STATE[key]["hooks"].
+hooked = Blueprint("hooked", __name__, url_prefix="/hooked")
+
+
+def hook_log() -> list[str]:
+    return STATE[websocket.view_args["key"]].setdefault("hooks", [])  # type: ignore[return-value]
+
+
+@hooked.before_websocket
+async def before_ws() -> object:
+    hook_log().append("before_websocket")
+    if websocket.args.get("deny"):
+        return "denied by before_websocket", 403
+    return None
+
+
+@hooked.after_websocket
+def after_ws(response: object) -> object:
+    hook_log().append(f"after_websocket {response}")
+    return response
+
+
+@hooked.teardown_websocket
+async def teardown_ws(exc: BaseException | None) -> None:
+    hook_log().append(f"teardown_websocket {type(exc).__name__}")
+
+
+@hooked.websocket("/info/<key>")
+async def info(key: str):
+    await websocket.accept(subprotocol=websocket.requested_subprotocols[0])
+    await websocket.send_json(
+        {
+            "args": websocket.args.to_dict(),
+            "header": websocket.headers.get("X-Test"),
+            "cookie": websocket.cookies.get("flavour"),
+            "path": websocket.path,
+            "full_path": websocket.full_path,
+            "url": websocket.url,
+            "scheme": websocket.scheme,
+            "query_string": websocket.query_string.decode(),
+        }
+    )
+    await websocket.receive()  # the client says when to end
+
+
+app.register_blueprint(hooked)
+
+
+@websocket_tearing_down.connect_via(app)
+def torn_down(sender: Flask, exc: BaseException | None, **kwargs: object) -> None:
+    if request.blueprint == "hooked":
+        hook_log().append("websocket_tearing_down")
 
 
 # -- Server-sent events --------------------------------------------------------------
