@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 import os
+import weakref
 
 import pytest
 import werkzeug.exceptions
@@ -16,7 +18,7 @@ from aioflask.core import environ as asgi
 from aioflask.core.body import ClientDisconnected, InputStream, Receiver
 from aioflask.core.bridge import await_, run_sync
 from aioflask.core.environ import build_environ
-from aioflask.core.http import serve_http
+from aioflask.core.http import HTTPConnection, serve_http
 
 
 def environ_for(**kwargs):
@@ -1322,3 +1324,28 @@ async def test_disconnect_after_complete_request_closes_a_stream(app):
     observed = list(log)
     await cancel_and_wait(task)
     assert observed == ["async generator closed"]
+
+
+@pytest.mark.parametrize("waits", [False, True])
+async def test_a_request_is_freed_without_the_cycle_collector(waits):
+    # Reference counting frees a request's objects as soon as it ends: with
+    # hundreds of requests in flight, garbage left in reference cycles makes
+    # the cycle collector walk them all, again and again.
+    connections = []
+
+    def wsgi(environ, start_response):
+        connections.append(weakref.ref(environ[HTTPConnection.environ_key]))
+        if waits:
+            await_(asyncio.sleep(0))  # the disconnect watch starts
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    exchange = Exchange()
+    gc.collect()
+    gc.disable()
+    try:
+        await serve_http(wsgi, http_scope(), exchange.receive, exchange.send)
+        assert exchange.body == b"ok"
+        assert connections[0]() is None
+    finally:
+        gc.enable()

@@ -126,6 +126,10 @@ class Receiver:
     def close(self) -> None:
         """The request is over: stop watching."""
         self._closed = True
+        # The callback is the connection's bound method, and the connection
+        # holds this receiver: a reference cycle, which would leave the whole
+        # request (scope, connection, receiver) to the cycle collector.
+        self._on_disconnect = None
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.cancel()
