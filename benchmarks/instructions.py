@@ -13,6 +13,7 @@ ratios here are the in-process target's yardstick (see README.md).
     python benchmarks/instructions.py            # every row
     python benchmarks/instructions.py --n 300 2300
     python benchmarks/instructions.py --rows aioflask-asgi,aioflask-asgi-suspend
+    python benchmarks/instructions.py --uvloop   # asyncio.run() on uvloop, as uvicorn runs
 
 Needs ``valgrind`` (Debian's package).
 """
@@ -59,6 +60,10 @@ def run_row(row: str, n: int) -> None:
     from aioflask.core.http import build_environ
 
     flask_app, aio_app = inprocess.make_apps()
+    if os.environ.get("BENCH_LOOP") == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
     @aio_app.post("/echo")
     def echo() -> bytes:
@@ -184,9 +189,14 @@ def parse_args(
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
     parser.add_argument("--rows", help="comma-separated rows to count (default: all)")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="the ASGI rows on uvloop (as uvicorn runs them)"
+    )
     parser.add_argument("--row", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.uvloop:
+        os.environ["BENCH_LOOP"] = "uvloop"  # for the counted runs
     if args.row:
         run(args.row, args.requests)
         return None
