@@ -95,9 +95,10 @@ def run_row(row: str, n: int) -> None:
 
 
 def main() -> None:
-    n = parse_args(__doc__, run_row)
-    if n is None:
+    args = parse_args(__doc__, run_row)
+    if args is None:
         return
+    n = args[:2]
     print("| step | instructions / request | difference |\n|---|---:|---:|")
     before = 0.0
     for row, label in ROWS.items():

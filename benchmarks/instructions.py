@@ -1,14 +1,19 @@
 """CPU instructions per request, in-process: the measure a noisy machine cannot blur.
 
-Each row runs the JSON ping of ``inprocess.py`` (the last row: a view
-echoing a 4 KiB POST body) N times under valgrind's callgrind, twice (N1 and
-N2 requests); the difference divided by N2 - N1 is the instructions one
+Each row runs the JSON ping of ``inprocess.py`` (the ``echo`` row: a view
+echoing a 64 KiB POST body; the ``suspend`` rows: an ``async def`` view that
+waits once, ``await asyncio.sleep(0)``, served as a server would, a task per
+request and a ``receive()`` that waits after the request, one request at a
+time or 256 in flight) N times under valgrind's callgrind, twice (N1 and N2
+requests); the difference divided by N2 - N1 is the instructions one
 request costs, start-up excluded. Counts repeat exactly
 for the same code and versions, whatever else the machine is doing, so the
 ratios here are the in-process target's yardstick (see README.md).
 
     python benchmarks/instructions.py            # every row
     python benchmarks/instructions.py --n 300 2300
+    python benchmarks/instructions.py --rows aioflask-asgi,aioflask-asgi-suspend
+    python benchmarks/instructions.py --uvloop   # asyncio.run() on uvloop, as uvicorn runs
 
 Needs ``valgrind`` (Debian's package).
 """
@@ -36,8 +41,14 @@ ROWS = {
     "aioflask-asgi-no-timeouts": "aioflask ASGI, def view, timeouts off",
     "aioflask-asgi-watchdog": "aioflask ASGI, def view, loop watchdog on",
     "aioflask-asgi-echo": "aioflask ASGI, POST 64 KiB, def view reads it",
+    "raw-asgi-suspend": "raw ASGI app, waits once (asyncio.sleep(0))",
+    "aioflask-asgi-suspend": "aioflask ASGI, async def view, waits once (asyncio.sleep(0))",
+    "aioflask-asgi-suspend-256": "aioflask ASGI, async def view, waits once, 256 at a time",
 }
 ECHO_BODY = b"x" * 65536
+RAW_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"12")]
+#: Requests in flight at once in the ``-256`` row (as run.py's /sleep).
+CONCURRENCY = 256
 
 
 def run_row(row: str, n: int) -> None:
@@ -49,10 +60,27 @@ def run_row(row: str, n: int) -> None:
     from aioflask.core.http import build_environ
 
     flask_app, aio_app = inprocess.make_apps()
+    if os.environ.get("BENCH_LOOP") == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
     @aio_app.post("/echo")
     def echo() -> bytes:
         return aio_app.request_class.get_data(inprocess.aioflask.request)  # type: ignore[no-any-return]
+
+    @aio_app.get("/wait")
+    async def wait() -> dict[str, bool]:
+        # Suspends the request once: the disconnect watch, the greenlet
+        # switches and the task's wake-up are counted, with no timer.
+        await asyncio.sleep(0)
+        return {"ok": True}
+
+    async def raw_app(scope: Any, receive: Any, send: Any) -> None:
+        # The floor of a request that waits once: a bare ASGI app.
+        await asyncio.sleep(0)
+        await send({"type": "http.response.start", "status": 200, "headers": RAW_HEADERS})
+        await send({"type": "http.response.body", "body": b'{"ok":true}\n'})
 
     environ = EnvironBuilder(path="/ping", base_url="http://127.0.0.1:8000").get_environ()
     scope = dict(inprocess.SCOPE)
@@ -70,6 +98,22 @@ def run_row(row: str, n: int) -> None:
             s.update(method="POST", headers=[*s["headers"], (b"content-length", length)])
         for _ in range(n):
             await app(s.copy(), receive_echo if post else receive, inprocess.discard)
+
+    async def waiting(app: Any, path: str, concurrency: int) -> None:
+        # Like a server: a task per request, a receive() that gives the
+        # request and then waits (for a disconnect that does not come).
+        # `concurrency` clients, each sending its next request when the last
+        # is answered (as wrk does): that many requests are in flight.
+        s = {**scope, "path": path, "raw_path": path.encode()}
+        left = n
+
+        async def client() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                await app(s.copy(), inprocess.make_receive(), inprocess.discard)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
 
     async def ceiling() -> None:
         # What any design that runs Flask's dispatch must do at least.
@@ -94,6 +138,12 @@ def run_row(row: str, n: int) -> None:
         asyncio.run(asgi(aio_app, "/aping"))
     elif row == "aioflask-asgi-echo":
         asyncio.run(asgi(aio_app, "/echo", post=True))
+    elif row == "raw-asgi-suspend":
+        asyncio.run(waiting(raw_app, "/wait", 1))
+    elif row == "aioflask-asgi-suspend":
+        asyncio.run(waiting(aio_app, "/wait", 1))
+    elif row == "aioflask-asgi-suspend-256":
+        asyncio.run(waiting(aio_app, "/wait", CONCURRENCY))
     elif row == "aioflask-asgi-no-timeouts":
         aio_app.config.update(BODY_TIMEOUT=None, RESPONSE_TIMEOUT=None)
         asyncio.run(asgi(aio_app, "/ping"))
@@ -130,20 +180,35 @@ def count(row: str, n: int, script: str = __file__) -> int:
     return int(match.group(1))
 
 
-def parse_args(doc: str, run: Callable[[str, int], None]) -> tuple[int, int] | None:
-    """The command line of a callgrind script: ``--n N1 N2``; ``None`` when this
-    process is one of the counted runs (``--row``), which ``run`` has served."""
+def parse_args(
+    doc: str, run: Callable[[str, int], None], rows: dict[str, str] | None = None
+) -> tuple[int, int, list[str]] | None:
+    """The command line of a callgrind script: ``--n N1 N2`` and the rows to count
+    (``--rows a,b``: those of ``rows``, by default all); ``None`` when this process
+    is one of the counted runs (``--row``), which ``run`` has served."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
+    parser.add_argument("--rows", help="comma-separated rows to count (default: all)")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="the ASGI rows on uvloop (as uvicorn runs them)"
+    )
     parser.add_argument("--row", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.uvloop:
+        os.environ["BENCH_LOOP"] = "uvloop"  # for the counted runs
     if args.row:
         run(args.row, args.requests)
         return None
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
-    return args.n[0], args.n[1]
+    chosen = list(rows or ())
+    if args.rows:
+        chosen = args.rows.split(",")
+        unknown = [row for row in chosen if rows is not None and row not in rows]
+        if unknown:
+            parser.error(f"unknown rows {unknown}; choose from {', '.join(rows or ())}")
+    return args.n[0], args.n[1], chosen
 
 
 def per_request(row: str, n1: int, n2: int, script: str = __file__) -> float:
@@ -152,14 +217,16 @@ def per_request(row: str, n1: int, n2: int, script: str = __file__) -> float:
 
 
 def main() -> None:
-    n = parse_args(__doc__, run_row)
-    if n is None:
+    args = parse_args(__doc__, run_row, ROWS)
+    if args is None:
         return
-    counts = {row: per_request(row, *n) for row in ROWS}
-    floor = counts["flask-wsgi"]
+    n1, n2, rows = args
+    counts = {row: per_request(row, n1, n2) for row in rows}
+    floor = counts.get("flask-wsgi")
     print("| row | instructions / request | x floor |\n|---|---:|---:|")
-    for row, label in ROWS.items():
-        print(f"| {label} | {counts[row]:,.0f} | {counts[row] / floor:.3f} |")
+    for row in rows:
+        ratio = f"{counts[row] / floor:.3f}" if floor else "-"
+        print(f"| {ROWS[row]} | {counts[row]:,.0f} | {ratio} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ ROWS = {
     "flask": ("apps.layers_app:flask_layer", False),
     "ceiling": ("apps.ceiling_app:app", False),
     "aioflask": ("apps.aioflask_app:app", True),
+    "raw-app": ("apps.raw_app:app", False),
 }
 SERVERS = ("uvicorn", "granian")
 
@@ -90,15 +91,19 @@ def dumped(out_dir: Path, pid: int) -> int:
     return int(match.group(1))
 
 
-def get(conn: http.client.HTTPConnection, path: str) -> None:
-    conn.request("GET", path)
+def get(conn: http.client.HTTPConnection, path: str, body: bytes | None = None) -> None:
+    """GET ``path``, or POST ``body`` to it."""
+    if body is None:
+        conn.request("GET", path)
+    else:
+        conn.request("POST", path, body, {"Content-Type": "application/octet-stream"})
     response = conn.getresponse()
     body = response.read()
     if response.status != 200:
         raise RuntimeError(f"status {response.status}: {body[:200]!r}")
 
 
-def measure(server: str, row: str, n: int, path: str) -> float:
+def measure(server: str, row: str, n: int, path: str, body: bytes | None = None) -> float:
     target, lifespan = ROWS[row]
     port = free_port()
     out_dir = Path(tempfile.mkdtemp(prefix="server-instructions-"))
@@ -118,7 +123,7 @@ def measure(server: str, row: str, n: int, path: str) -> float:
         while True:
             try:
                 conn = http.client.HTTPConnection(HOST, port, timeout=60)
-                get(conn, path)
+                get(conn, path, body)
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -126,11 +131,11 @@ def measure(server: str, row: str, n: int, path: str) -> float:
                     raise RuntimeError(f"{server} {row} did not start:\n{output}") from None
                 time.sleep(0.5)
         for _ in range(100):  # warm-up: caches, lazy imports, the bridge's pool
-            get(conn, path)
+            get(conn, path, body)
         pids = [process.pid, *(c.pid for c in psutil.Process(process.pid).children(True))]
         callgrind(pids, "-z")
         for _ in range(n):
-            get(conn, path)
+            get(conn, path, body)
         callgrind(pids, "-d")
         conn.close()
         return sum(dumped(out_dir, pid) for pid in pids) / n
@@ -146,13 +151,18 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated")
     parser.add_argument("-n", type=int, default=1000, help="requests counted per row")
     parser.add_argument("--path", default="/", help="the request path (default: the ping)")
+    parser.add_argument(
+        "--post", type=int, metavar="BYTES", help="POST a body of this size (/echo: 65536)"
+    )
     args = parser.parse_args()
+    body = None if args.post is None else b"x" * args.post
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
     rows = args.rows.split(",")
     servers = args.servers.split(",")
-    counts = {(s, r): measure(s, r, args.n, args.path) for r in rows for s in servers}
-    print(f"GET {args.path}, {args.n} requests on one keep-alive connection, per request:\n")
+    counts = {(s, r): measure(s, r, args.n, args.path, body) for r in rows for s in servers}
+    method = "GET" if body is None else f"POST {len(body)} bytes to"
+    print(f"{method} {args.path}, {args.n} requests on one keep-alive connection, per request:\n")
     print("| row | " + " | ".join(servers) + " |")
     print("|---|" + "---:|" * len(servers))
     for row in rows:

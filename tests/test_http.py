@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 import os
+import weakref
 
 import pytest
 import werkzeug.exceptions
@@ -17,7 +19,7 @@ from aioflask.core.body import ClientDisconnected, InputStream, Receiver
 from aioflask.core.bridge import await_, run_sync
 from aioflask.core.environ import build_environ
 from aioflask.core.files import FILE_CHUNK_SIZE
-from aioflask.core.http import serve_http
+from aioflask.core.http import HTTPConnection, serve_http
 
 
 def environ_for(**kwargs):
@@ -1317,3 +1319,144 @@ async def test_disconnect_after_complete_request_closes_a_stream(app):
     observed = list(log)
     await cancel_and_wait(task)
     assert observed == ["async generator closed"]
+
+
+@pytest.mark.parametrize("waits", [False, True])
+async def test_a_request_is_freed_without_the_cycle_collector(waits):
+    # Reference counting frees a request's objects as soon as it ends: with
+    # hundreds of requests in flight, garbage left in reference cycles makes
+    # the cycle collector walk them all, again and again.
+    connections = []
+
+    def wsgi(environ, start_response):
+        connections.append(weakref.ref(environ[HTTPConnection.environ_key]))
+        if waits:
+            await_(asyncio.sleep(0))  # the disconnect watch starts
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    exchange = Exchange()
+    gc.collect()
+    gc.disable()
+    try:
+        await serve_http(wsgi, http_scope(), exchange.receive, exchange.send)
+        assert exchange.body == b"ok"
+        assert connections[0]() is None
+    finally:
+        gc.enable()
+
+
+# The disconnect watch: the server's receive() stepped by hand, no task.
+
+
+def waiting_wsgi(log, started=None):
+    """A WSGI app that waits on the loop (so the watch starts), then answers."""
+
+    def wsgi(environ, start_response):
+        if started is not None:
+            started.set()
+        try:
+            await_(asyncio.sleep(30 if started is not None else 0))
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            raise
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    return wsgi
+
+
+async def test_the_disconnect_watch_runs_no_task():
+    log = []
+    started = asyncio.Event()
+    exchange = Exchange()
+    before = len(asyncio.all_tasks())
+    task = asyncio.ensure_future(
+        serve_http(waiting_wsgi(log, started), http_scope(), exchange.receive, exchange.send)
+    )
+    await asyncio.wait_for(started.wait(), 2)
+    await asyncio.sleep(0.01)
+    assert exchange.receives == 2  # the request, then the watch's pending call
+    assert len(asyncio.all_tasks()) == before + 1  # the request's own task only
+    exchange.disconnect()
+    await asyncio.wait_for(task, 2)
+    assert log == ["cancelled"]
+
+
+async def test_the_watch_cancels_the_pending_receive_as_the_request_ends():
+    log = []
+    first = True
+
+    async def receive():
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        try:
+            await asyncio.Event().wait()
+        finally:
+            log.append("receive ended")
+
+    exchange = Exchange()
+    await serve_http(waiting_wsgi(log), http_scope(), receive, exchange.send)
+    assert exchange.body == b"ok"
+    assert log == ["receive ended"]  # not left to a later loop iteration
+
+
+async def test_a_disconnect_there_when_the_request_first_waits_cancels_it():
+    log = []
+    started = asyncio.Event()
+    exchange = Exchange([*body_messages(), {"type": "http.disconnect"}])
+    await asyncio.wait_for(
+        serve_http(waiting_wsgi(log, started), http_scope(), exchange.receive, exchange.send), 2
+    )
+    assert log == ["cancelled"]
+    assert exchange.sent == []
+
+
+async def test_the_watch_steps_a_receive_that_yields_to_the_loop():
+    log = []
+    started = asyncio.Event()
+    exchange = Exchange()
+
+    async def receive():
+        await asyncio.sleep(0)  # a bare yield to the loop, then a future
+        return await exchange.receive()
+
+    task = asyncio.ensure_future(
+        serve_http(waiting_wsgi(log, started), http_scope(), receive, exchange.send)
+    )
+    await asyncio.wait_for(started.wait(), 2)
+    await asyncio.sleep(0.01)
+    exchange.disconnect()
+    await asyncio.wait_for(task, 2)
+    assert log == ["cancelled"]
+
+
+async def test_a_receive_that_fails_in_the_watch_is_reported_and_the_request_goes_on():
+    first = True
+    reported = []
+
+    async def receive():
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(0)
+        raise RuntimeError("the server broke")
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, context: reported.append(context["exception"]))
+    try:
+        exchange = Exchange()
+
+        def wsgi(environ, start_response):
+            await_(asyncio.sleep(0.01))
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+
+        await serve_http(wsgi, http_scope(), receive, exchange.send)
+    finally:
+        loop.set_exception_handler(None)
+    assert exchange.body == b"ok"
+    assert [str(exc) for exc in reported] == ["the server broke"]

@@ -14,9 +14,10 @@ import contextvars
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import Any, cast
 
 from .bridge import await_
+from .stepping import Stepped
 from .timeouts import BodyTimeout, Timeouts, bounded, start
 from .types import Receive, ReceiveEvent
 
@@ -26,6 +27,8 @@ __all__ = ["WATCH_BUFFER", "ClientDisconnected", "InputStream", "Receiver"]
 WATCH_BUFFER = 256 * 1024
 
 _DISCONNECT: ReceiveEvent = {"type": "http.disconnect"}
+# The states of a Receiver's watch.
+_IDLE, _RUNNING, _PAUSED, _ENDED = "idle", "running", "paused", "ended"
 _DISCARDED: ReceiveEvent = cast(ReceiveEvent, {"type": "aioflask.body.discarded"})
 
 
@@ -38,28 +41,37 @@ class Receiver:
 
     The body reader takes ``http.request`` messages through :meth:`message`,
     the one place the request waits for its body. Once the request suspends on
-    the loop (:meth:`watch`), a watcher task keeps one ``receive()`` call
-    pending so that an ``http.disconnect`` is seen at once. Either way a
-    disconnect calls ``on_disconnect`` (the connection's). Body messages the
-    watcher receives wait for the reader in a queue of at most
-    :data:`WATCH_BUFFER` bytes (backpressure: past that, the watcher waits for
-    the reader, unless the response streams).
+    the loop (:meth:`watch`), one ``receive()`` call is kept pending so that an
+    ``http.disconnect`` is seen at once. Either way a disconnect calls
+    ``on_disconnect`` (the connection's). Body messages the watch receives
+    wait for the reader in a queue of at most :data:`WATCH_BUFFER` bytes
+    (backpressure: past that, the watch waits for the reader, unless the
+    response streams).
+
+    The watch is no task: it steps the server's ``receive()`` awaitable itself,
+    as a task would (:class:`~aioflask.core.stepping.Stepped`), and cancels it
+    when the request ends. A task per waiting request, with its cancellation
+    at the end, cost more than the rest of the wait together (57,000
+    instructions of a request that waits once, benchmarks/instructions.py).
     """
 
     # Class-level defaults: most requests never touch most of these, and a
     # request that never suspends pays only for ``_receive``.
-    _watcher: asyncio.Task[None] | None = None
+    _watch = _IDLE
+    _context: contextvars.Context | None = None
+    _pending: Stepped | None = None  # the receive() call of the watch
+    _starting = False  # in its first step
+    _body_done = False
     _queue: deque[ReceiveEvent] | None = None
     _queued = 0
     _waiter: asyncio.Future[ReceiveEvent] | None = None
     _direct = False
-    _wakeup: asyncio.Future[None] | None = None
     _closed = False
     #: An ``http.disconnect`` was received.
     disconnected = False
     #: The response has started streaming (see :meth:`streaming`).
     started = False
-    #: Body the app had not read when it streamed was dropped (see the watcher).
+    #: Body the app had not read when it streamed was dropped (see the watch).
     discarded = False
 
     #: The request's progress timeouts (``body``: seconds to wait for a message).
@@ -88,7 +100,7 @@ class Receiver:
         if self.disconnected:
             return _DISCONNECT
         timeout = self.timeouts.body if self.timeouts is not None else None
-        if self._watcher is None:
+        if self._watch is _IDLE or self._watch is _ENDED:
             self._direct = True
             try:
                 if timeout is None:
@@ -99,7 +111,6 @@ class Receiver:
                         msg = await rest
             finally:
                 self._direct = False
-                self._wake()
             if msg["type"] == "http.disconnect":
                 self._disconnected()
             return msg
@@ -117,21 +128,32 @@ class Receiver:
         """
         if self._direct:
             return False
-        if self._watcher is None and not self.disconnected and not self._closed:
-            # In an empty context: a copy of the request's would keep the
-            # request alive in a reference cycle through the watcher task.
-            self._watcher = contextvars.Context().run(asyncio.ensure_future, self._watch())
+        if self._watch is _IDLE and not self.disconnected and not self._closed:
+            self._watch = _RUNNING
+            # In an empty context, as a task of its own would run: nothing
+            # the server's receive() sets leaks into the request's, and the
+            # request's are not kept alive by the server's futures.
+            self._context = contextvars.Context()
+            self._context.run(self._receive_next)
         return True
 
     def close(self) -> None:
         """The request is over: stop watching."""
         self._closed = True
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
+        # The callback is the connection's bound method, and the connection
+        # holds this receiver: a reference cycle, which would leave the whole
+        # request (scope, connection, receiver) to the cycle collector.
+        self._on_disconnect = None
+        self._watch = _ENDED
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.cancel()
+            except BaseException as exc:
+                self._report(exc)
 
     def streaming(self) -> None:
-        """The response has started: unread body no longer holds the watcher back."""
+        """The response has started: unread body no longer holds the watch back."""
         self.started = True
         self._wake()
 
@@ -141,43 +163,78 @@ class Receiver:
             self._on_disconnect()
 
     def _wake(self) -> None:
-        if self._wakeup is not None:
-            if not self._wakeup.done():
-                self._wakeup.set_result(None)
-            self._wakeup = None
+        """The reader took body out of the queue: a paused watch goes on."""
+        if self._watch is _PAUSED:
+            self._watch = _RUNNING
+            asyncio.get_running_loop().call_soon(self._receive_next, context=self._context)
 
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        body_done = False
-        while True:
-            # Never two receive() calls at once; buffer a bounded amount of body
-            # (once the body is complete, only a disconnect can come next).
-            while self._direct or (
-                self._queued >= WATCH_BUFFER and not body_done and not self.started
-            ):
-                self._wakeup = loop.create_future()
-                await self._wakeup
-            msg = await self._receive()
-            waiter = self._waiter
-            if msg["type"] == "http.disconnect":
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(msg)
-                self._disconnected()
+    # -- the watch: one receive() call after the other, stepped by hand -----------------
+
+    def _receive_next(self) -> None:
+        """Call ``receive()`` again and again, until it waits."""
+        while self._watch is _RUNNING:
+            # Buffer a bounded amount of body (once the body is complete,
+            # only a disconnect can come next).
+            if self._queued >= WATCH_BUFFER and not self._body_done and not self.started:
+                self._watch = _PAUSED
                 return
-            body_done = not msg.get("more_body", False)
+            assert self._context is not None
+            self._pending = Stepped(self._receive(), self._outcome, self._context)
+            self._starting = True
+            try:
+                if self._pending.start():
+                    return  # it waits: its outcome comes later, through _outcome
+            finally:
+                self._starting = False
+
+    def _outcome(self, msg: Any, error: BaseException | None) -> None:
+        """What a ``receive()`` call of the watch returned or raised."""
+        later = not self._starting
+        self._pending = None
+        if error is not None:
+            self._failed(error)
+        else:
+            self._received(msg)
+        if later:
+            # Called from a loop callback, not from _receive_next: go on here.
+            self._receive_next()
+
+    def _received(self, msg: ReceiveEvent) -> None:
+        waiter = self._waiter
+        if msg["type"] == "http.disconnect":
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
-            elif self._queued >= WATCH_BUFFER:
-                # The response streams while the app leaves this much body
-                # unread: keep watching for a disconnect (a stream to nobody
-                # must end), dropping the body as Starlette does; reading on
-                # past what was kept raises ClientDisconnected.
-                self.discarded = True
-            else:
-                if self._queue is None:
-                    self._queue = deque()
-                self._queue.append(msg)
-                self._queued += len(msg.get("body", b""))  # type: ignore[arg-type]
+            self._watch = _ENDED
+            self._disconnected()
+            return
+        self._body_done = not msg.get("more_body", False)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(msg)
+        elif self._queued >= WATCH_BUFFER:
+            # The response streams while the app leaves this much body
+            # unread: keep watching for a disconnect (a stream to nobody
+            # must end), dropping the body as Starlette does; reading on
+            # past what was kept raises ClientDisconnected.
+            self.discarded = True
+        else:
+            if self._queue is None:
+                self._queue = deque()
+            self._queue.append(msg)
+            self._queued += len(msg.get("body", b""))  # type: ignore[arg-type]
+
+    def _failed(self, exc: BaseException) -> None:
+        """``receive()`` raised: the watch ends; a waiting reader gets the error."""
+        self._watch = _ENDED
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        elif not self._closed:
+            self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "receive() failed while watching for a disconnect", "exception": exc}
+        )
 
 
 def _join(chunks: list[bytes]) -> bytes:

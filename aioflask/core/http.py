@@ -214,12 +214,14 @@ class HTTPConnection:
         """The request waits on the loop (``drive``'s hook, until it returns True)."""
         if self._task is None:
             self._task = asyncio.current_task()
-        if self.state is _DISCONNECTED:
-            # A body read saw the client go, and the request waits on anyway.
-            self._cancel()
-            return True
         # False while a body read is pending: it sees a disconnect itself.
-        return self.receiver.watch()
+        if self.state is not _DISCONNECTED and not self.receiver.watch():
+            return False
+        if self.state is _DISCONNECTED:
+            # A body read saw the client go, or the watch did as it started
+            # (in this task), and the request waits on anyway.
+            self._cancel()
+        return True
 
     # -- the WSGI side, run in the request's greenlet --------------------------------
 

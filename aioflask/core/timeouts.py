@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Generator
-from types import CoroutineType
 from typing import Any, TypeVar
+
+from .stepping import awaitable_steps
 
 __all__ = [
     "BodyTimeout",
@@ -95,7 +96,7 @@ def bounded(aw: Awaitable[T], seconds: float | None, error: type[ProgressTimeout
     ``asyncio.timeout()`` (which Python 3.10 lacks): the timer cancels the
     task, and the cancellation it caused is taken back here.
     """
-    return aw if seconds is None else _Bounded(_steps(aw), seconds, error, _START)
+    return aw if seconds is None else _Bounded(awaitable_steps(aw), seconds, error, _START)
 
 
 def start(aw: Awaitable[T], seconds: float, error: type[ProgressTimeout]) -> tuple[Any, Any]:
@@ -109,7 +110,7 @@ def start(aw: Awaitable[T], seconds: float, error: type[ProgressTimeout]) -> tup
     instructions, a timer armed for every send 12% (``benchmarks/instructions.py``);
     this costs one ``StopIteration``.
     """
-    it = _steps(aw)
+    it = awaitable_steps(aw)
     try:
         yielded = it.send(None)
     except StopIteration as stop:
@@ -125,22 +126,6 @@ def bounded_send(
         return aw
     _, rest = start(aw, seconds, error)
     return _SENT if rest is None else rest
-
-
-def _steps(aw: Awaitable[Any]) -> Any:
-    """What to step: the coroutine itself, or its ``__await__()`` iterator.
-
-    An iterator without ``send`` (granian's ``receive()`` and ``send()``
-    return such awaitables, written in Rust) is stepped through a generator.
-    """
-    if type(aw) is CoroutineType:
-        return aw
-    it = aw.__await__()
-    return it if hasattr(it, "send") else _generator(it)
-
-
-def _generator(it: Any) -> Generator[Any, Any, Any]:
-    return (yield from it)
 
 
 class _Sent:
