@@ -23,6 +23,9 @@ the very option of ``flask run``)                         from Flask's
 ``jinja2.Template._get_default_module`` and its           none (``Template.module`` calls it)
 ``_async`` twin (``Template.module``, and so
 ``get_template_attribute``, in async mode)
+``flask.json.provider.JSONProvider._app`` and             none (a provider's app and argument
+``_prepare_response_obj`` (a view's ``dict`` or ``list``  handling are Flask's private parts)
+as JSON without ``json.dumps`` per response)
 ``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
 and ``flask aiorun`` restart the process on changes,      reloads only its own server)
 as ``flask run`` does)
@@ -37,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.cli import _debug_option as debug_option
+from flask.json.provider import JSONProvider
 
 # Werkzeug's reloader (what `flask run` and Flask's app.run() use): it restarts
 # the process as it was started, so a script need not be importable.
@@ -49,6 +53,8 @@ __all__ = [
     "add_cookies_to_wsgi",
     "current_object",
     "debug_option",
+    "json_provider_app",
+    "json_provider_is_plain",
     "request_from_builder_args",
     "run_with_reloader",
     "update_cookies_from_response",
@@ -58,6 +64,17 @@ __all__ = [
 def current_object(proxy: Any) -> Any:
     """The object behind a Werkzeug ``LocalProxy`` (``current_app``, ``session``)."""
     return proxy._get_current_object()
+
+
+def json_provider_app(provider: Any) -> Any:
+    """The app a JSON provider answers for (a weak proxy of it)."""
+    return provider._app
+
+
+def json_provider_is_plain(provider: Any) -> bool:
+    """Whether the provider prepares ``response()``'s arguments as Flask's does."""
+    prepare = JSONProvider._prepare_response_obj
+    return type(provider)._prepare_response_obj is prepare
 
 
 def request_from_builder_args(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

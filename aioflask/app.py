@@ -30,6 +30,7 @@ from .core.timeouts import Timeouts
 from .core.types import Receive, Scope, Send
 from .ctx import AppContext, RequestContext
 from .databases import watch_sqlalchemy
+from .dispatch import Dispatching
 from .handshake import websocket_route
 from .routing import URLAdapters
 from .serving import run_server
@@ -46,7 +47,7 @@ __all__ = ["Flask"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Flask(flask.Flask):
+class Flask(Dispatching):
     """A :class:`flask.Flask` that is also an ASGI application.
 
     Called with ``(scope, receive, send)`` it serves ASGI ``http``,
@@ -350,10 +351,15 @@ class Flask(flask.Flask):
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
+        if type(rv) is dict or type(rv) is list:
+            # What Flask does with them: self.json.response(rv), then nothing more.
+            response = self._json_response(rv)
+            if response is not None:
+                return response
         body = rv[0] if isinstance(rv, tuple) and rv else rv
         if isinstance(body, Awaiting):  # `return render_template(...)` in async code
             raise body.misused()
-        if hasattr(body, "__aiter__"):
+        if type(body) is not str and type(body) is not bytes and hasattr(body, "__aiter__"):
             body = sync_body(body)
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)

@@ -56,3 +56,18 @@ def test_jinja_template_module_goes_through_get_default_module():
     assert template.module.hi() == "hi"
     assert calls == [None]
     assert hasattr(jinja2.Template, "_get_default_module_async")
+
+
+def test_flask_json_provider_keeps_its_app_and_prepares_response_arguments():
+    from flask.json.provider import DefaultJSONProvider, JSONProvider
+
+    app = flask.Flask(__name__)
+    assert _compat.json_provider_app(app.json) == app
+    assert _compat.json_provider_is_plain(app.json)
+    assert JSONProvider._prepare_response_obj(app.json, ({"a": 1},), {}) == {"a": 1}
+
+    class Provider(DefaultJSONProvider):
+        def _prepare_response_obj(self, args, kwargs):  # type: ignore[no-untyped-def]
+            return args
+
+    assert not _compat.json_provider_is_plain(Provider(app))
