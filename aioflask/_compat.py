@@ -26,6 +26,12 @@ the very option of ``flask run``)                         from Flask's
 ``flask.json.provider.JSONProvider._app`` and             none (a provider's app and argument
 ``_prepare_response_obj`` (a view's ``dict`` or ``list``  handling are Flask's private parts)
 as JSON without ``json.dumps`` per response)
+``Flask.full_dispatch_request``, ``finalize_request``,    none (Flask sends its signals whether
+``do_teardown_request``, ``do_teardown_appcontext`` and   anything listens or not)
+``AppContext.push`` / ``pop``, copied here with each
+signal sent only when it has receivers: they use
+``_got_first_request``, ``_cv_app``, ``_cv_tokens``
+and the ``_sentinel`` defaults
 ``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
 and ``flask aiorun`` restart the process on changes,      reloads only its own server)
 as ``flask run`` does)
@@ -37,10 +43,24 @@ Removed because a public way exists: Werkzeug's ``LimitedStream._pos`` and
 
 from __future__ import annotations
 
+import sys
+from itertools import chain
 from typing import Any
 
+import flask
+import flask.ctx
+import flask.sansio.scaffold
 from flask.cli import _debug_option as debug_option
+from flask.globals import _cv_app
 from flask.json.provider import JSONProvider
+from flask.signals import (
+    appcontext_popped,
+    appcontext_pushed,
+    appcontext_tearing_down,
+    request_finished,
+    request_started,
+    request_tearing_down,
+)
 
 # Werkzeug's reloader (what `flask run` and Flask's app.run() use): it restarts
 # the process as it was started, so a script need not be importable.
@@ -49,7 +69,9 @@ from werkzeug._reloader import run_with_reloader as run_with_reloader
 from .core.bridge import await_
 
 __all__ = [
+    "AppContextSignals",
     "AsyncDefaultModule",
+    "DispatchSignals",
     "add_cookies_to_wsgi",
     "current_object",
     "debug_option",
@@ -108,3 +130,93 @@ class AsyncDefaultModule:
         if not self.environment.is_async:
             return super()._get_default_module(ctx)  # type: ignore[misc]
         return await_(self._get_default_module_async(ctx))  # type: ignore[attr-defined]
+
+
+# Each signal Flask sends per request costs ~3,500 instructions through
+# blinker's send() when nothing listens (six per request: about 20,000 of a
+# JSON ping; the check instead ~900; benchmarks/flask_steps.py). The copies
+# below of the Flask methods that send them skip the send then, and do
+# everything else as Flask 3.1 does (tests/test_compat.py checks that Flask's
+# methods are still the ones copied).
+_CTX_SENTINEL: Any = flask.ctx._sentinel
+_APP_SENTINEL: Any = flask.sansio.scaffold._sentinel
+
+# A signal is sent when it has a receiver, or when its ``send`` was replaced
+# on the signal object (``mock.patch.object(signal, "send")``); written out
+# at each send, since a function call would cost most of what is saved.
+
+
+class DispatchSignals(flask.Flask):
+    """Flask's methods that send request signals, sending only when heard."""
+
+    def full_dispatch_request(self) -> flask.Response:
+        self._got_first_request = True
+
+        try:
+            if request_started.receivers or "send" in request_started.__dict__:
+                request_started.send(self, _async_wrapper=self.ensure_sync)
+            rv = self.preprocess_request()
+            if rv is None:
+                rv = self.dispatch_request()
+        except Exception as e:
+            rv = self.handle_user_exception(e)
+        return self.finalize_request(rv)
+
+    def finalize_request(self, rv: Any, from_error_handler: bool = False) -> flask.Response:
+        response = self.make_response(rv)
+        try:
+            response = self.process_response(response)
+            if request_finished.receivers or "send" in request_finished.__dict__:
+                request_finished.send(self, _async_wrapper=self.ensure_sync, response=response)
+        except Exception:
+            if not from_error_handler:
+                raise
+            self.logger.exception("Request finalizing failed with an error while handling an error")
+        return response
+
+    def do_teardown_request(self, exc: BaseException | None = _APP_SENTINEL) -> None:
+        if exc is _APP_SENTINEL:
+            exc = sys.exc_info()[1]
+
+        for name in chain(flask.request.blueprints, (None,)):
+            if name in self.teardown_request_funcs:
+                for func in reversed(self.teardown_request_funcs[name]):
+                    self.ensure_sync(func)(exc)
+
+        if request_tearing_down.receivers or "send" in request_tearing_down.__dict__:
+            request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+    def do_teardown_appcontext(self, exc: BaseException | None = _APP_SENTINEL) -> None:
+        if exc is _APP_SENTINEL:
+            exc = sys.exc_info()[1]
+
+        for func in reversed(self.teardown_appcontext_funcs):
+            self.ensure_sync(func)(exc)
+
+        if appcontext_tearing_down.receivers or "send" in appcontext_tearing_down.__dict__:
+            appcontext_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+class AppContextSignals(flask.ctx.AppContext):
+    """Flask's ``AppContext.push`` and ``pop``, sending their signals only when heard."""
+
+    def push(self) -> None:
+        self._cv_tokens.append(_cv_app.set(self))
+        if appcontext_pushed.receivers or "send" in appcontext_pushed.__dict__:
+            appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
+
+    def pop(self, exc: BaseException | None = _CTX_SENTINEL) -> None:
+        try:
+            if len(self._cv_tokens) == 1:
+                if exc is _CTX_SENTINEL:
+                    exc = sys.exc_info()[1]
+                self.app.do_teardown_appcontext(exc)
+        finally:
+            ctx = _cv_app.get()
+            _cv_app.reset(self._cv_tokens.pop())
+
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong app context. ({ctx!r} instead of {self!r})")
+
+        if appcontext_popped.receivers or "send" in appcontext_popped.__dict__:
+            appcontext_popped.send(self.app, _async_wrapper=self.app.ensure_sync)

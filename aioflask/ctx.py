@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import flask.ctx
 
+from ._compat import AppContextSignals
 from .core.bridge import run_sync
 
 __all__ = ["AppContext", "RequestContext"]
@@ -38,7 +39,7 @@ class _AsyncWith:
         await run_sync(self.pop, exc_value)
 
 
-class AppContext(_AsyncWith, flask.ctx.AppContext):
+class AppContext(_AsyncWith, AppContextSignals):
     """Flask's app context; ``async with app.app_context():`` works too.
 
     .. versionadded:: 0.5

@@ -3,6 +3,10 @@
 :class:`Dispatching` is :class:`flask.Flask` with cheaper versions of steps
 that every request takes, each giving exactly what Flask's own method gives:
 
+- a signal (``request_started``, ``request_finished``, the teardown and app
+  context signals) is sent only when something listens or may listen: a
+  receiver connected at any time, or ``send`` replaced (see
+  ``aioflask._compat``);
 - a view's ``dict`` or ``list`` becomes Flask's JSON response without
   :func:`json.dumps` building a new encoder for every response.
 
@@ -25,7 +29,7 @@ from .core.caches import BoundedCache
 __all__ = ["Dispatching"]
 
 
-class Dispatching(flask.Flask):
+class Dispatching(_compat.DispatchSignals):
     """:class:`flask.Flask` with cheaper dispatch steps (see the module)."""
 
     # The JSON provider known to answer as DefaultJSONProvider for this app.

@@ -55,7 +55,7 @@ def _pair(configure=None):
 def _same(configure=None, values=VALUES):
     plain, aio = _pair(configure)
     for value in values:
-        flask_type, *flask_rest = _response(plain, value)
+        _, *flask_rest = _response(plain, value)
         aio_type, *aio_rest = _response(aio, value)
         assert aio_rest == flask_rest, value
         assert aio_type is aio.response_class
@@ -178,3 +178,98 @@ async def test_json_through_asgi():
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["Content-Length"] == "28"
     assert response.data == b'{"message":"Hello, World!"}\n'
+
+
+SIGNALS = [
+    flask.appcontext_pushed,
+    flask.request_started,
+    flask.request_finished,
+    flask.request_tearing_down,
+    flask.appcontext_tearing_down,
+    flask.appcontext_popped,
+]
+
+
+def _signal_app(cls, events):
+    app = cls(__name__)
+
+    @app.get("/")
+    def index():
+        # Connected during the request: heard by the sends still to come.
+        if flask.request.args.get("late"):
+            flask.request_finished.connect(record, app)
+        return {"ok": True}
+
+    @app.get("/fail")
+    def fail():
+        raise RuntimeError("fail")
+
+    def record(sender, **kwargs):
+        kw = {key: type(value).__name__ for key, value in kwargs.items()}
+        events.append((sender.name if hasattr(sender, "name") else sender, kw))
+
+    return app, record
+
+
+@pytest.mark.parametrize("path", ["/", "/?late=1", "/fail", "/missing"])
+def test_signals_are_sent_as_flask_sends_them(path):
+    results = []
+    for cls in (flask.Flask, aioflask.Flask):
+        events: list[object] = []
+        app, record = _signal_app(cls, events)
+        client = app.test_client()
+        client.get("/")  # nothing listens yet
+        assert events == []
+        for signal in SIGNALS if path != "/?late=1" else []:
+            signal.connect(record, app)
+        try:
+            response = client.get(path)
+            response.close()
+        finally:
+            for signal in SIGNALS:
+                signal.disconnect(record)
+        results.append((response.status_code, events))
+    assert results[0] == results[1]
+    assert results[1][1], "no signal heard"
+
+
+async def test_async_receivers_are_awaited_through_asgi():
+    app = aioflask.Flask(__name__)
+    heard = []
+
+    @app.get("/")
+    def index():
+        return "ok"
+
+    async def receiver(sender, **kwargs):
+        heard.append(sender)
+
+    flask.request_started.connect(receiver, app)
+    try:
+        assert (await app.test_client().get("/")).data == b"ok"
+    finally:
+        flask.request_started.disconnect(receiver)
+    assert heard == [app]
+
+
+def test_a_replaced_send_is_called(monkeypatch):
+    from unittest import mock
+
+    app = aioflask.Flask(__name__)
+    app.get("/")(lambda: "ok")
+    with mock.patch.object(flask.request_finished, "send") as send:
+        app.test_client().get("/")
+    assert send.call_count == 1
+    assert send.call_args.args == (app,)
+
+
+def test_nothing_is_sent_without_receivers(monkeypatch):
+    def send(*args, **kwargs):
+        raise AssertionError("sent")
+
+    app = aioflask.Flask(__name__)
+    app.get("/")(lambda: "ok")
+    for signal in SIGNALS:
+        assert not signal.receivers
+        monkeypatch.setattr(type(signal), "send", send)
+    assert app.test_client().get("/").data == b"ok"
