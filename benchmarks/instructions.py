@@ -36,6 +36,8 @@ ROWS = {
     "aioflask-asgi-no-timeouts": "aioflask ASGI, def view, timeouts off",
     "aioflask-asgi-watchdog": "aioflask ASGI, def view, loop watchdog on",
     "aioflask-asgi-echo": "aioflask ASGI, POST 64 KiB, def view reads it",
+    "flask-wsgi-tmpl": "Flask wsgi_app, /tmpl of apps/flask_app.py (render_template)",
+    "aioflask-asgi-tmpl": "aioflask ASGI, /tmpl of apps/aioflask_app.py (await render_template)",
 }
 ECHO_BODY = b"x" * 65536
 
@@ -80,7 +82,17 @@ def run_row(row: str, n: int) -> None:
             await inprocess.discard({"type": "http.response.body", "body": b"".join(body)})
             body.close()  # type: ignore[attr-defined]
 
-    if row == "flask-wsgi":
+    if row.endswith("-tmpl"):
+        # The template of run.py's /tmpl endpoint, in each stack's benchmark app.
+        from apps import aioflask_app, flask_app
+
+        tmpl_environ = {**environ, "PATH_INFO": "/tmpl"}
+        if row == "flask-wsgi-tmpl":
+            for _ in range(n):
+                inprocess.wsgi_call(flask_app.app, tmpl_environ)
+        else:
+            asyncio.run(asgi(aioflask_app.app, "/tmpl"))
+    elif row == "flask-wsgi":
         for _ in range(n):
             inprocess.wsgi_call(flask_app, environ)
     elif row == "aioflask-wsgi":
