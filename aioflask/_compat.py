@@ -27,11 +27,15 @@ the very option of ``flask run``)                         from Flask's
 ``_prepare_response_obj`` (a view's ``dict`` or ``list``  handling are Flask's private parts)
 as JSON without ``json.dumps`` per response)
 ``Flask.full_dispatch_request``, ``finalize_request``,    none (Flask sends its signals whether
-``do_teardown_request``, ``do_teardown_appcontext`` and   anything listens or not)
-``AppContext.push`` / ``pop``, copied here with each
-signal sent only when it has receivers: they use
-``_got_first_request``, ``_cv_app``, ``_cv_tokens``
-and the ``_sentinel`` defaults
+``do_teardown_request``, ``do_teardown_appcontext`` and   anything listens or not, and reads
+``AppContext.push`` / ``pop``, copied here with each      ``request`` through its proxy)
+signal sent only when it has receivers; and
+``dispatch_request``, ``preprocess_request`` and
+``process_response``, reading the request context
+without a proxy: they use ``_got_first_request``,
+``_cv_app``, ``_cv_request``, ``_cv_tokens``,
+``_session``, ``_after_request_functions`` and the
+``_sentinel`` defaults
 ``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
 and ``flask aiorun`` restart the process on changes,      reloads only its own server)
 as ``flask run`` does)
@@ -49,9 +53,10 @@ from typing import Any
 
 import flask
 import flask.ctx
+import flask.globals
 import flask.sansio.scaffold
 from flask.cli import _debug_option as debug_option
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from flask.json.provider import JSONProvider
 from flask.signals import (
     appcontext_popped,
@@ -146,8 +151,66 @@ _APP_SENTINEL: Any = flask.sansio.scaffold._sentinel
 # at each send, since a function call would cost most of what is saved.
 
 
+def _request_ctx() -> Any:
+    """What Flask's ``request_ctx`` proxy stands for (its error outside a request)."""
+    ctx = _cv_request.get(None)
+    return ctx if ctx is not None else flask.globals.request_ctx._get_current_object()  # type: ignore[attr-defined]
+
+
 class DispatchSignals(flask.Flask):
-    """Flask's methods that send request signals, sending only when heard."""
+    """Flask's methods that send request signals, sending only when heard;
+    and those reading ``request`` per request, reading the request context
+    itself instead of its proxies (~7,500 instructions each
+    ``flask.request.x`` against ``_request_ctx().request.x``: five per
+    request; benchmarks/flask_steps.py)."""
+
+    def dispatch_request(self) -> Any:
+        req = _request_ctx().request
+        if req.routing_exception is not None:
+            self.raise_routing_exception(req)
+        rule = req.url_rule
+        # if we provide automatic options for this URL and the
+        # request came with the OPTIONS method, reply automatically
+        if getattr(rule, "provide_automatic_options", False) and req.method == "OPTIONS":
+            return self.make_default_options_response()
+        # otherwise dispatch to the handler for that endpoint
+        view_args = req.view_args
+        return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)
+
+    def preprocess_request(self) -> Any:
+        names = (None, *reversed(_request_ctx().request.blueprints))
+
+        for name in names:
+            if name in self.url_value_preprocessors:
+                for url_func in self.url_value_preprocessors[name]:
+                    req = _request_ctx().request
+                    url_func(req.endpoint, req.view_args)
+
+        for name in names:
+            if name in self.before_request_funcs:
+                for before_func in self.before_request_funcs[name]:
+                    rv = self.ensure_sync(before_func)()
+
+                    if rv is not None:
+                        return rv
+
+        return None
+
+    def process_response(self, response: Any) -> Any:
+        ctx = _request_ctx()
+
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+
+        for name in chain(_request_ctx().request.blueprints, (None,)):
+            if name in self.after_request_funcs:
+                for func in reversed(self.after_request_funcs[name]):
+                    response = self.ensure_sync(func)(response)
+
+        if not self.session_interface.is_null_session(ctx._session):
+            self.session_interface.save_session(self, ctx._session, response)
+
+        return response
 
     def full_dispatch_request(self) -> flask.Response:
         self._got_first_request = True
@@ -178,7 +241,7 @@ class DispatchSignals(flask.Flask):
         if exc is _APP_SENTINEL:
             exc = sys.exc_info()[1]
 
-        for name in chain(flask.request.blueprints, (None,)):
+        for name in chain(_request_ctx().request.blueprints, (None,)):
             if name in self.teardown_request_funcs:
                 for func in reversed(self.teardown_request_funcs[name]):
                     self.ensure_sync(func)(exc)

@@ -73,7 +73,8 @@ def test_flask_json_provider_keeps_its_app_and_prepares_response_arguments():
     assert not _compat.json_provider_is_plain(Provider(app))
 
 
-# The Flask methods _compat copies (sending each signal only when heard), by
+# The Flask methods _compat copies (sending each signal only when heard,
+# reading the request context without its proxies), by
 # the hash of their source in the Flask versions aioflask supports (3.1.x).
 COPIED = {
     "Flask.full_dispatch_request": "70d46cf2d53c3b0e",
@@ -82,6 +83,9 @@ COPIED = {
     "Flask.do_teardown_appcontext": "172c4f5e8ac14bf0",
     "AppContext.push": "744ad6afc2b258f4",
     "AppContext.pop": "906da921924f8034",
+    "Flask.dispatch_request": "62c7e9d15772724a",
+    "Flask.preprocess_request": "74a4cb2d980d5a91",
+    "Flask.process_response": "8f4afb5f9ec8c24b",
 }
 
 
@@ -90,6 +94,9 @@ def test_the_flask_methods_copied_are_unchanged():
     import inspect
 
     import flask.ctx
+    import pytest
+
+    import aioflask
 
     owners = {"Flask": flask.Flask, "AppContext": flask.ctx.AppContext}
     for name, digest in COPIED.items():
@@ -102,6 +109,16 @@ def test_the_flask_methods_copied_are_unchanged():
         assert hasattr(flask.Flask(__name__), name)
     context = flask.Flask(__name__).app_context()
     assert context._cv_tokens == []
+    with flask.Flask(__name__).test_request_context() as request_context:
+        assert _compat._request_ctx() is request_context
+        assert request_context._after_request_functions == []
+        assert request_context._session is not None
+    outside = []
+    for app in (flask.Flask(__name__), aioflask.Flask(__name__)):
+        with pytest.raises(RuntimeError) as info:
+            app.preprocess_request()
+        outside.append(str(info.value))
+    assert outside[0] == outside[1]
     assert _compat._CTX_SENTINEL is flask.ctx._sentinel
     assert _compat._APP_SENTINEL is flask.sansio.scaffold._sentinel
     assert flask.Flask.do_teardown_request.__defaults__ == (_compat._APP_SENTINEL,)
@@ -112,6 +129,13 @@ def test_aioflask_uses_the_copies():
     import aioflask
 
     app = aioflask.Flask(__name__)
-    for method in ("full_dispatch_request", "finalize_request", "do_teardown_request"):
+    for method in (
+        "full_dispatch_request",
+        "finalize_request",
+        "do_teardown_request",
+        "dispatch_request",
+        "preprocess_request",
+        "process_response",
+    ):
         assert getattr(type(app), method) is getattr(_compat.DispatchSignals, method)
     assert type(app.app_context()).push is _compat.AppContextSignals.push

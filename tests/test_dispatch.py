@@ -273,3 +273,73 @@ def test_nothing_is_sent_without_receivers(monkeypatch):
         assert not signal.receivers
         monkeypatch.setattr(type(signal), "send", send)
     assert app.test_client().get("/").data == b"ok"
+
+
+def _hooks_app(cls, calls):
+    app = cls(__name__)
+    app.secret_key = "secret"
+    bp = flask.Blueprint("bp", __name__, url_prefix="/<lang>")
+
+    @bp.url_value_preprocessor
+    def pull_lang(endpoint, values):
+        calls.append(("url_value", endpoint, dict(values or {})))
+        flask.g.lang = values.pop("lang", None)
+
+    for name, scaffold in (("app", app), ("bp", bp)):
+
+        @scaffold.before_request
+        def before(name=name):
+            calls.append(("before", name, flask.request.endpoint))
+            if flask.request.args.get("stop") == name:
+                return f"stopped by {name}"
+
+        @scaffold.after_request
+        def after(response, name=name):
+            calls.append(("after", name, response.status_code))
+            response.headers[f"X-{name}"] = "1"
+            return response
+
+        @scaffold.teardown_request
+        def teardown(exc, name=name):
+            calls.append(("teardown", name, type(exc).__name__))
+
+    @bp.route("/page", methods=["GET", "POST"])
+    def page():
+        @flask.after_this_request
+        def late(response):
+            calls.append(("after_this_request", flask.g.lang))
+            return response
+
+        flask.session["seen"] = flask.g.lang
+        return {"lang": flask.g.lang}
+
+    @bp.get("/fail")
+    def fail():
+        raise ValueError("fail")
+
+    app.register_blueprint(bp)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/en/page"),
+        ("GET", "/en/page?stop=app"),
+        ("GET", "/en/page?stop=bp"),
+        ("OPTIONS", "/en/page"),
+        ("PUT", "/en/page"),
+        ("GET", "/en/fail"),
+        ("GET", "/missing"),
+    ],
+)
+def test_hooks_run_as_flask_runs_them(method, path):
+    results = []
+    for cls in (flask.Flask, aioflask.Flask):
+        calls: list[object] = []
+        app = _hooks_app(cls, calls)
+        response = app.test_client().open(path, method=method)
+        # aioflask's client sees the headers as an ASGI server sends them.
+        headers = sorted((k.lower(), v) for k, v in response.headers.items())
+        results.append((response.status_code, headers, response.data, calls))
+    assert results[0] == results[1]
