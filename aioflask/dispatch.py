@@ -7,6 +7,9 @@ that every request takes, each giving exactly what Flask's own method gives:
   context signals) is sent only when something listens or may listen: a
   receiver connected at any time, or ``send`` replaced (see
   ``aioflask._compat``);
+- the per-request hooks (``dispatch_request``, ``preprocess_request``,
+  ``process_response``, ``do_teardown_request``) read the request context
+  itself, not through the ``request`` proxy;
 - a view's ``dict`` or ``list`` becomes Flask's JSON response without
   :func:`json.dumps` building a new encoder for every response.
 
