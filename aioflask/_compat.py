@@ -23,6 +23,19 @@ the very option of ``flask run``)                         from Flask's
 ``jinja2.Template._get_default_module`` and its           none (``Template.module`` calls it)
 ``_async`` twin (``Template.module``, and so
 ``get_template_attribute``, in async mode)
+``flask.json.provider.JSONProvider._app`` and             none (a provider's app and argument
+``_prepare_response_obj`` (a view's ``dict`` or ``list``  handling are Flask's private parts)
+as JSON without ``json.dumps`` per response)
+``Flask.full_dispatch_request``, ``finalize_request``,    none (Flask sends its signals whether
+``do_teardown_request``, ``do_teardown_appcontext`` and   anything listens or not, and reads
+``AppContext.push`` / ``pop``, copied here with each      ``request`` through its proxy)
+signal sent only when it has receivers; and
+``dispatch_request``, ``preprocess_request`` and
+``process_response``, reading the request context
+without a proxy: they use ``_got_first_request``,
+``_cv_app``, ``_cv_request``, ``_cv_tokens``,
+``_session``, ``_after_request_functions`` and the
+``_sentinel`` defaults
 ``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
 and ``flask aiorun`` restart the process on changes,      reloads only its own server)
 as ``flask run`` does)
@@ -34,9 +47,25 @@ Removed because a public way exists: Werkzeug's ``LimitedStream._pos`` and
 
 from __future__ import annotations
 
+import sys
+from itertools import chain
 from typing import Any
 
+import flask
+import flask.ctx
+import flask.globals
+import flask.sansio.scaffold
 from flask.cli import _debug_option as debug_option
+from flask.globals import _cv_app, _cv_request
+from flask.json.provider import JSONProvider
+from flask.signals import (
+    appcontext_popped,
+    appcontext_pushed,
+    appcontext_tearing_down,
+    request_finished,
+    request_started,
+    request_tearing_down,
+)
 
 # Werkzeug's reloader (what `flask run` and Flask's app.run() use): it restarts
 # the process as it was started, so a script need not be importable.
@@ -45,10 +74,14 @@ from werkzeug._reloader import run_with_reloader as run_with_reloader
 from .core.bridge import await_
 
 __all__ = [
+    "AppContextSignals",
     "AsyncDefaultModule",
+    "DispatchSignals",
     "add_cookies_to_wsgi",
     "current_object",
     "debug_option",
+    "json_provider_app",
+    "json_provider_is_plain",
     "request_from_builder_args",
     "run_with_reloader",
     "update_cookies_from_response",
@@ -58,6 +91,17 @@ __all__ = [
 def current_object(proxy: Any) -> Any:
     """The object behind a Werkzeug ``LocalProxy`` (``current_app``, ``session``)."""
     return proxy._get_current_object()
+
+
+def json_provider_app(provider: Any) -> Any:
+    """The app a JSON provider answers for (a weak proxy of it)."""
+    return provider._app
+
+
+def json_provider_is_plain(provider: Any) -> bool:
+    """Whether the provider prepares ``response()``'s arguments as Flask's does."""
+    prepare = JSONProvider._prepare_response_obj
+    return type(provider)._prepare_response_obj is prepare
 
 
 def request_from_builder_args(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -91,3 +135,151 @@ class AsyncDefaultModule:
         if not self.environment.is_async:
             return super()._get_default_module(ctx)  # type: ignore[misc]
         return await_(self._get_default_module_async(ctx))  # type: ignore[attr-defined]
+
+
+# Each signal Flask sends per request costs ~3,500 instructions through
+# blinker's send() when nothing listens (six per request: about 20,000 of a
+# JSON ping; the check instead ~900; benchmarks/flask_steps.py). The copies
+# below of the Flask methods that send them skip the send then, and do
+# everything else as Flask 3.1 does (tests/test_compat.py checks that Flask's
+# methods are still the ones copied).
+_CTX_SENTINEL: Any = flask.ctx._sentinel
+_APP_SENTINEL: Any = flask.sansio.scaffold._sentinel
+
+# A signal is sent when it has a receiver, or when its ``send`` was replaced
+# on the signal object (``mock.patch.object(signal, "send")``); written out
+# at each send, since a function call would cost most of what is saved.
+
+
+def _request_ctx() -> Any:
+    """What Flask's ``request_ctx`` proxy stands for (its error outside a request)."""
+    ctx = _cv_request.get(None)
+    return ctx if ctx is not None else flask.globals.request_ctx._get_current_object()  # type: ignore[attr-defined]
+
+
+class DispatchSignals(flask.Flask):
+    """Flask's methods that send request signals, sending only when heard;
+    and those reading ``request`` per request, reading the request context
+    itself instead of its proxies (~7,500 instructions each
+    ``flask.request.x`` against ``_request_ctx().request.x``: five per
+    request; benchmarks/flask_steps.py)."""
+
+    def dispatch_request(self) -> Any:
+        req = _request_ctx().request
+        if req.routing_exception is not None:
+            self.raise_routing_exception(req)
+        rule = req.url_rule
+        # if we provide automatic options for this URL and the
+        # request came with the OPTIONS method, reply automatically
+        if getattr(rule, "provide_automatic_options", False) and req.method == "OPTIONS":
+            return self.make_default_options_response()
+        # otherwise dispatch to the handler for that endpoint
+        view_args = req.view_args
+        return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)
+
+    def preprocess_request(self) -> Any:
+        names = (None, *reversed(_request_ctx().request.blueprints))
+
+        for name in names:
+            if name in self.url_value_preprocessors:
+                for url_func in self.url_value_preprocessors[name]:
+                    req = _request_ctx().request
+                    url_func(req.endpoint, req.view_args)
+
+        for name in names:
+            if name in self.before_request_funcs:
+                for before_func in self.before_request_funcs[name]:
+                    rv = self.ensure_sync(before_func)()
+
+                    if rv is not None:
+                        return rv
+
+        return None
+
+    def process_response(self, response: Any) -> Any:
+        ctx = _request_ctx()
+
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+
+        for name in chain(_request_ctx().request.blueprints, (None,)):
+            if name in self.after_request_funcs:
+                for func in reversed(self.after_request_funcs[name]):
+                    response = self.ensure_sync(func)(response)
+
+        if not self.session_interface.is_null_session(ctx._session):
+            self.session_interface.save_session(self, ctx._session, response)
+
+        return response
+
+    def full_dispatch_request(self) -> flask.Response:
+        self._got_first_request = True
+
+        try:
+            if request_started.receivers or "send" in request_started.__dict__:
+                request_started.send(self, _async_wrapper=self.ensure_sync)
+            rv = self.preprocess_request()
+            if rv is None:
+                rv = self.dispatch_request()
+        except Exception as e:
+            rv = self.handle_user_exception(e)
+        return self.finalize_request(rv)
+
+    def finalize_request(self, rv: Any, from_error_handler: bool = False) -> flask.Response:
+        response = self.make_response(rv)
+        try:
+            response = self.process_response(response)
+            if request_finished.receivers or "send" in request_finished.__dict__:
+                request_finished.send(self, _async_wrapper=self.ensure_sync, response=response)
+        except Exception:
+            if not from_error_handler:
+                raise
+            self.logger.exception("Request finalizing failed with an error while handling an error")
+        return response
+
+    def do_teardown_request(self, exc: BaseException | None = _APP_SENTINEL) -> None:
+        if exc is _APP_SENTINEL:
+            exc = sys.exc_info()[1]
+
+        for name in chain(_request_ctx().request.blueprints, (None,)):
+            if name in self.teardown_request_funcs:
+                for func in reversed(self.teardown_request_funcs[name]):
+                    self.ensure_sync(func)(exc)
+
+        if request_tearing_down.receivers or "send" in request_tearing_down.__dict__:
+            request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+    def do_teardown_appcontext(self, exc: BaseException | None = _APP_SENTINEL) -> None:
+        if exc is _APP_SENTINEL:
+            exc = sys.exc_info()[1]
+
+        for func in reversed(self.teardown_appcontext_funcs):
+            self.ensure_sync(func)(exc)
+
+        if appcontext_tearing_down.receivers or "send" in appcontext_tearing_down.__dict__:
+            appcontext_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+class AppContextSignals(flask.ctx.AppContext):
+    """Flask's ``AppContext.push`` and ``pop``, sending their signals only when heard."""
+
+    def push(self) -> None:
+        self._cv_tokens.append(_cv_app.set(self))
+        if appcontext_pushed.receivers or "send" in appcontext_pushed.__dict__:
+            appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
+
+    def pop(self, exc: BaseException | None = _CTX_SENTINEL) -> None:
+        try:
+            if len(self._cv_tokens) == 1:
+                if exc is _CTX_SENTINEL:
+                    exc = sys.exc_info()[1]
+                self.app.do_teardown_appcontext(exc)
+        finally:
+            ctx = _cv_app.get()
+            _cv_app.reset(self._cv_tokens.pop())
+
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong app context. ({ctx!r} instead of {self!r})")
+
+        if appcontext_popped.receivers or "send" in appcontext_popped.__dict__:
+            appcontext_popped.send(self.app, _async_wrapper=self.app.ensure_sync)

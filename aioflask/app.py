@@ -32,6 +32,7 @@ from .core.types import Receive, Scope, Send
 from .core.websocket import ENVIRON_KEY
 from .ctx import AppContext, RequestContext, WebSocketContext
 from .databases import watch_sqlalchemy
+from .dispatch import Dispatching
 from .embedded import Embedding
 from .handshake import WebSocketHooks, do_teardown_websocket, websocket_route
 from .lifespan import ServingHooks
@@ -51,7 +52,7 @@ __all__ = ["Flask"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Flask(WebSocketHooks, ServingHooks, Embedding):
+class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
     """A :class:`flask.Flask` that is also an ASGI application.
 
     Called with ``(scope, receive, send)`` it serves ASGI ``http``,
@@ -379,10 +380,15 @@ class Flask(WebSocketHooks, ServingHooks, Embedding):
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
+        if type(rv) is dict or type(rv) is list:
+            # What Flask does with them: self.json.response(rv), then nothing more.
+            response = self._json_response(rv)
+            if response is not None:
+                return response
         body = rv[0] if isinstance(rv, tuple) and rv else rv
         if isinstance(body, Awaiting):  # `return render_template(...)` in async code
             raise body.misused()
-        if hasattr(body, "__aiter__"):
+        if type(body) is not str and type(body) is not bytes and hasattr(body, "__aiter__"):
             body = sync_body(body)
             rv = (body, *rv[1:]) if isinstance(rv, tuple) else body
         return super().make_response(rv)

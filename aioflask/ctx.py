@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask.ctx
 
+from ._compat import AppContextSignals
 from .core.bridge import run_sync
 from .core.websocket import ENVIRON_KEY
 
@@ -45,7 +46,7 @@ class _AsyncWith:
         await run_sync(self.pop, exc_value)
 
 
-class AppContext(_AsyncWith, flask.ctx.AppContext):
+class AppContext(_AsyncWith, AppContextSignals):
     """Flask's app context; ``async with app.app_context():`` works too.
 
     .. versionadded:: 0.5

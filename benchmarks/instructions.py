@@ -44,6 +44,8 @@ ROWS = {
     "raw-asgi-suspend": "raw ASGI app, waits once (asyncio.sleep(0))",
     "aioflask-asgi-suspend": "aioflask ASGI, async def view, waits once (asyncio.sleep(0))",
     "aioflask-asgi-suspend-256": "aioflask ASGI, async def view, waits once, 256 at a time",
+    "flask-wsgi-tmpl": "Flask wsgi_app, /tmpl of apps/flask_app.py (render_template)",
+    "aioflask-asgi-tmpl": "aioflask ASGI, /tmpl of apps/aioflask_app.py (await render_template)",
 }
 ECHO_BODY = b"x" * 65536
 RAW_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"12")]
@@ -124,7 +126,17 @@ def run_row(row: str, n: int) -> None:
             await inprocess.discard({"type": "http.response.body", "body": b"".join(body)})
             body.close()  # type: ignore[attr-defined]
 
-    if row == "flask-wsgi":
+    if row.endswith("-tmpl"):
+        # The template of run.py's /tmpl endpoint, in each stack's benchmark app.
+        from apps import aioflask_app, flask_app
+
+        tmpl_environ = {**environ, "PATH_INFO": "/tmpl"}
+        if row == "flask-wsgi-tmpl":
+            for _ in range(n):
+                inprocess.wsgi_call(flask_app.app, tmpl_environ)
+        else:
+            asyncio.run(asgi(aioflask_app.app, "/tmpl"))
+    elif row == "flask-wsgi":
         for _ in range(n):
             inprocess.wsgi_call(flask_app, environ)
     elif row == "aioflask-wsgi":

@@ -51,11 +51,15 @@ ROWS = {
     "ceiling": ("apps.ceiling_app:app", False),
     "aioflask": ("apps.aioflask_app:app", True),
     "raw-app": ("apps.raw_app:app", False),
+    # Plain Flask on granian's WSGI interface, 32 blocking threads, as run.py's
+    # flask-granian-wsgi stack (granian only).
+    "flask-wsgi": ("apps.flask_app:app", None),
 }
 SERVERS = ("uvicorn", "granian")
 
 
-def server_argv(server: str, target: str, lifespan: bool, port: int) -> list[str]:
+def server_argv(server: str, target: str, lifespan: bool | None, port: int) -> list[str]:
+    """The server's command line; ``lifespan`` None: WSGI (granian only)."""
     if server == "uvicorn":
         return [
             *("-m", "uvicorn", target, "--app-dir", str(BENCH_DIR)),
@@ -69,9 +73,13 @@ def server_argv(server: str, target: str, lifespan: bool, port: int) -> list[str
         "import multiprocessing, sys; multiprocessing.set_start_method('spawn');"
         "from granian.cli import entrypoint; sys.argv[0] = 'granian'; entrypoint()"
     )
+    if lifespan is None:
+        interface = ["--interface", "wsgi", "--blocking-threads", "32"]
+    else:
+        interface = ["--interface", "asgi" if lifespan else "asginl", "--loop", "uvloop"]
     return [
-        *("-c", launcher, "--interface", "asgi" if lifespan else "asginl"),
-        *("--working-dir", str(BENCH_DIR), "--loop", "uvloop", "--log-level", "warning"),
+        *("-c", launcher, *interface),
+        *("--working-dir", str(BENCH_DIR), "--log-level", "warning"),
         *("--host", HOST, "--port", str(port), target),
     ]
 
@@ -160,13 +168,18 @@ def main() -> None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
     rows = args.rows.split(",")
     servers = args.servers.split(",")
-    counts = {(s, r): measure(s, r, args.n, args.path, body) for r in rows for s in servers}
+    counts = {
+        (s, r): measure(s, r, args.n, args.path, body)
+        for r in rows
+        for s in servers
+        if s == "granian" or ROWS[r][1] is not None
+    }
     method = "GET" if body is None else f"POST {len(body)} bytes to"
     print(f"{method} {args.path}, {args.n} requests on one keep-alive connection, per request:\n")
     print("| row | " + " | ".join(servers) + " |")
     print("|---|" + "---:|" * len(servers))
     for row in rows:
-        cells = " | ".join(f"{counts[s, row]:,.0f}" for s in servers)
+        cells = " | ".join(f"{counts[s, row]:,.0f}" if (s, row) in counts else "-" for s in servers)
         print(f"| {row} | {cells} |")
 
 

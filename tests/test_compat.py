@@ -56,3 +56,86 @@ def test_jinja_template_module_goes_through_get_default_module():
     assert template.module.hi() == "hi"
     assert calls == [None]
     assert hasattr(jinja2.Template, "_get_default_module_async")
+
+
+def test_flask_json_provider_keeps_its_app_and_prepares_response_arguments():
+    from flask.json.provider import DefaultJSONProvider, JSONProvider
+
+    app = flask.Flask(__name__)
+    assert _compat.json_provider_app(app.json) == app
+    assert _compat.json_provider_is_plain(app.json)
+    assert JSONProvider._prepare_response_obj(app.json, ({"a": 1},), {}) == {"a": 1}
+
+    class Provider(DefaultJSONProvider):
+        def _prepare_response_obj(self, args, kwargs):  # type: ignore[no-untyped-def]
+            return args
+
+    assert not _compat.json_provider_is_plain(Provider(app))
+
+
+# The Flask methods _compat copies (sending each signal only when heard,
+# reading the request context without its proxies), by
+# the hash of their source in the Flask versions aioflask supports (3.1.x).
+COPIED = {
+    "Flask.full_dispatch_request": "70d46cf2d53c3b0e",
+    "Flask.finalize_request": "c1bcdc5b112f8a44",
+    "Flask.do_teardown_request": "8c25313693d26f09",
+    "Flask.do_teardown_appcontext": "172c4f5e8ac14bf0",
+    "AppContext.push": "744ad6afc2b258f4",
+    "AppContext.pop": "906da921924f8034",
+    "Flask.dispatch_request": "62c7e9d15772724a",
+    "Flask.preprocess_request": "74a4cb2d980d5a91",
+    "Flask.process_response": "8f4afb5f9ec8c24b",
+}
+
+
+def test_the_flask_methods_copied_are_unchanged():
+    import hashlib
+    import inspect
+
+    import flask.ctx
+    import pytest
+
+    import aioflask
+
+    owners = {"Flask": flask.Flask, "AppContext": flask.ctx.AppContext}
+    for name, digest in COPIED.items():
+        owner, method = name.split(".")
+        source = inspect.getsource(getattr(owners[owner], method))
+        assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, (
+            f"Flask's {name} changed: update its copy in aioflask/_compat.py"
+        )
+    for name in ("_got_first_request", "teardown_request_funcs", "teardown_appcontext_funcs"):
+        assert hasattr(flask.Flask(__name__), name)
+    context = flask.Flask(__name__).app_context()
+    assert context._cv_tokens == []
+    with flask.Flask(__name__).test_request_context() as request_context:
+        assert _compat._request_ctx() is request_context
+        assert request_context._after_request_functions == []
+        assert request_context._session is not None
+    outside = []
+    for app in (flask.Flask(__name__), aioflask.Flask(__name__)):
+        with pytest.raises(RuntimeError) as info:
+            app.preprocess_request()
+        outside.append(str(info.value))
+    assert outside[0] == outside[1]
+    assert _compat._CTX_SENTINEL is flask.ctx._sentinel
+    assert _compat._APP_SENTINEL is flask.sansio.scaffold._sentinel
+    assert flask.Flask.do_teardown_request.__defaults__ == (_compat._APP_SENTINEL,)
+    assert flask.ctx.AppContext.pop.__defaults__ == (_compat._CTX_SENTINEL,)
+
+
+def test_aioflask_uses_the_copies():
+    import aioflask
+
+    app = aioflask.Flask(__name__)
+    for method in (
+        "full_dispatch_request",
+        "finalize_request",
+        "do_teardown_request",
+        "dispatch_request",
+        "preprocess_request",
+        "process_response",
+    ):
+        assert getattr(type(app), method) is getattr(_compat.DispatchSignals, method)
+    assert type(app.app_context()).push is _compat.AppContextSignals.push
