@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +37,7 @@ def hypercorn(tmp_path: Path) -> Iterator[Callable[[str], str]]:
                 cwd=APPS_DIR,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its worker process is stopped with it
             )
         processes.append(process)
         deadline = time.monotonic() + 60
@@ -45,7 +49,9 @@ def hypercorn(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 
     yield start
     for process in processes:
-        process.kill()
+        # The whole group: killing the parent alone leaves its worker running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
