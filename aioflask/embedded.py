@@ -54,12 +54,23 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: Any = None) -> None:
         try:
             await super().startup(sockets=sockets)
+            # (uvicorn < 0.50 returns where later versions exit.)
+            failed = self.lifespan.should_exit
         except SystemExit:
             # uvicorn's answer to a failed lifespan startup; a SystemExit must
             # not leave a task (asyncio re-raises it out of the loop).
+            failed = True
+        if failed:
             failure = getattr(self.lifespan, "failure", "") or "see the log"
             raise LifespanError(f"The app failed to start: {failure}") from None
-        if not self.should_exit:  # (not when it was stopped while starting)
+        if self.should_exit:
+            # Stopped while starting: the stop takes effect at the main loop's
+            # first tick, so that the shutdown (lifespan included) runs as on
+            # any stop; uvicorn < 0.41 skips it when a started server has
+            # should_exit set already.
+            self.should_exit = False
+            asyncio.get_running_loop().call_soon(setattr, self, "should_exit", True)
+        else:
             self._on_started()
 
     @contextlib.contextmanager
