@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -88,6 +89,9 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
         # Warn when the event loop is held longer than this many seconds
         # (see watchdog.py); None: 0.1 in debug mode, else off; 0: off.
         AIOFLASK_BLOCKED_LOOP_WARNING=None,
+        # Freeze the objects that exist once the app has started (gc.freeze()),
+        # so that garbage collections while serving do not walk them again.
+        AIOFLASK_GC_FREEZE=True,
         # WebSocket limits: a larger message closes the connection with 1009
         # (None: no limit); the server pings idle clients every interval and
         # closes when no pong comes within the timeout (flask aiorun and
@@ -117,6 +121,7 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
         self._thread_pool_pid = 0
         self._thread_pool_lock = threading.Lock()
         self._loop_watch = LoopWatch()
+        self._gc_frozen = False
         self._url_adapters = URLAdapters(_flask_url_adapter)
 
     def __call__(self, *args: Any) -> Any:
@@ -168,7 +173,9 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
         :meth:`while_serving` generators to their ``yield``, in order.
 
         Called at ASGI lifespan startup; an exception is logged and stops the
-        server (the generators already started are closed first).
+        server (the generators already started are closed first). Then, with
+        ``AIOFLASK_GC_FREEZE``, what exists is frozen (``gc.freeze()``) until
+        :meth:`shutdown`.
 
         .. versionadded:: 0.5
         """
@@ -177,6 +184,10 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
         except Exception:
             self.logger.exception("Error in lifespan startup")
             raise
+        if self.config["AIOFLASK_GC_FREEZE"] and not self._gc_frozen:
+            gc.collect()
+            gc.freeze()
+            self._gc_frozen = True
 
     async def shutdown(self) -> None:
         """Stop serving: drain the background tasks, run the :meth:`after_serving`
@@ -199,6 +210,9 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
         finally:
             self.shutdown_thread_pool()
             self._loop_watch.stop()
+            if self._gc_frozen:  # collectable again, in a process that goes on
+                gc.unfreeze()
+                self._gc_frozen = False
 
     def _start_serving(self) -> None:
         with self.app_context():

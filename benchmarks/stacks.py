@@ -116,6 +116,15 @@ STACKS: dict[str, Stack] = {
             default=False,
             env={"BENCH_THREADS": "loop"},
         ),
+        # The garbage collector without the freeze after startup.
+        Stack(
+            "aioflask-no-gc-freeze",
+            _UV + ", AIOFLASK_GC_FREEZE=False",
+            uvicorn("aioflask_app:app"),
+            _EVERY,
+            default=False,
+            env={"BENCH_GC_FREEZE": "off"},
+        ),
         Stack(
             "ceiling",
             _UV + ", Flask wsgi_app inline",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 
@@ -388,3 +389,41 @@ async def test_blueprint_serving_hooks(app):
     async with app.test_client().lifespan():
         assert log == ["before", "startup"]
     assert log == ["before", "startup", "after", "shutdown"]
+
+
+async def test_what_exists_at_startup_is_frozen_while_serving(app):
+    made_by_hook = []
+
+    @app.before_serving
+    def make():
+        made_by_hook.append([object()])
+
+    lifespan = Lifespan(app)
+    await lifespan.startup()
+    assert gc.get_freeze_count() > 0
+    assert not any(made_by_hook[0] is o for o in gc.get_objects())  # not walked any more
+    await lifespan.shutdown()
+    await lifespan.finished()
+    assert gc.get_freeze_count() == 0  # collectable again
+    assert any(made_by_hook[0] is o for o in gc.get_objects())
+
+
+async def test_gc_freeze_can_be_turned_off(app):
+    app.config["AIOFLASK_GC_FREEZE"] = False
+    before = gc.get_freeze_count()
+    lifespan = Lifespan(app)
+    await lifespan.startup()
+    assert gc.get_freeze_count() == before
+    await lifespan.shutdown()
+    await lifespan.finished()
+
+
+async def test_a_failed_startup_freezes_nothing(app):
+    @app.before_serving
+    def fail():
+        raise RuntimeError("no database")
+
+    before = gc.get_freeze_count()
+    lifespan = Lifespan(app)
+    assert (await lifespan.startup())["type"] == "lifespan.startup.failed"
+    assert gc.get_freeze_count() == before

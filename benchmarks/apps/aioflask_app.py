@@ -23,6 +23,8 @@ app = Flask(
     static_folder=str(static_dir()),
     static_url_path="/static",
 )
+if os.environ.get("BENCH_GC_FREEZE") == "off":
+    app.config["AIOFLASK_GC_FREEZE"] = False
 if threads := os.environ.get("BENCH_THREADS"):
     app.config["AIOFLASK_THREADS"] = None if threads == "loop" else int(threads)
 
