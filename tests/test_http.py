@@ -1460,3 +1460,44 @@ async def test_a_receive_that_fails_in_the_watch_is_reported_and_the_request_goe
         loop.set_exception_handler(None)
     assert exchange.body == b"ok"
     assert [str(exc) for exc in reported] == ["the server broke"]
+
+
+async def test_a_receive_that_fails_at_once_in_the_watch_is_reported_and_the_request_goes_on():
+    calls = 0
+    reported = []
+
+    async def receive():
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        raise RuntimeError("the server broke at once")  # no yield: the watch's first step
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, context: reported.append(context["exception"]))
+    try:
+        exchange = Exchange()
+        await serve_http(waiting_wsgi([]), http_scope(), receive, exchange.send)
+    finally:
+        loop.set_exception_handler(None)
+    assert exchange.body == b"ok"
+    assert calls == 2
+    assert [str(exc) for exc in reported] == ["the server broke at once"]
+
+
+async def test_the_watch_queues_the_messages_a_receive_returns_at_once():
+    # Each receive() is done without waiting until the body is complete: the
+    # watch queues them for the reader, then waits for a disconnect.
+    exchange = Exchange(body_messages(b"one ", b"two"))
+    started = asyncio.Event()
+
+    def wsgi(environ, start_response):
+        await_(asyncio.sleep(0))  # the watch starts, and takes both messages
+        started.set()
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    await serve_http(wsgi, http_scope(), exchange.receive, exchange.send)
+    assert started.is_set()
+    assert exchange.body == b"one two"

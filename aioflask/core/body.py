@@ -14,10 +14,11 @@ import contextvars
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
+from types import CoroutineType
 from typing import Any, cast
 
 from .bridge import await_
-from .stepping import Stepped
+from .stepping import Stepped, awaitable_steps
 from .timeouts import BodyTimeout, Timeouts, bounded, start
 from .types import Receive, ReceiveEvent
 
@@ -60,7 +61,6 @@ class Receiver:
     _watch = _IDLE
     _context: contextvars.Context | None = None
     _pending: Stepped | None = None  # the receive() call of the watch
-    _starting = False  # in its first step
     _body_done = False
     _queue: deque[ReceiveEvent] | None = None
     _queued = 0
@@ -178,26 +178,31 @@ class Receiver:
             if self._queued >= WATCH_BUFFER and not self._body_done and not self.started:
                 self._watch = _PAUSED
                 return
-            assert self._context is not None
-            self._pending = Stepped(self._receive(), self._outcome, self._context)
-            self._starting = True
+            # The first step here: a call that is done at once (the request's
+            # body message, as the watch starts) costs no Stepped.
+            aw = self._receive()
+            it = aw if type(aw) is CoroutineType else awaitable_steps(aw)
             try:
-                if self._pending.start():
-                    return  # it waits: its outcome comes later, through _outcome
-            finally:
-                self._starting = False
+                yielded = it.send(None)
+            except StopIteration as stop:
+                self._received(stop.value)
+                continue
+            except BaseException as exc:
+                self._failed(exc)
+                return
+            # It waits: its outcome comes later, through _outcome.
+            assert self._context is not None
+            self._pending = Stepped(it, yielded, self._outcome, self._context)
+            return
 
     def _outcome(self, msg: Any, error: BaseException | None) -> None:
-        """What a ``receive()`` call of the watch returned or raised."""
-        later = not self._starting
+        """What a ``receive()`` call of the watch that waited returned or raised."""
         self._pending = None
         if error is not None:
             self._failed(error)
         else:
             self._received(msg)
-        if later:
-            # Called from a loop callback, not from _receive_next: go on here.
-            self._receive_next()
+        self._receive_next()
 
     def _received(self, msg: ReceiveEvent) -> None:
         waiter = self._waiter

@@ -26,30 +26,29 @@ Callback = Callable[[Any, "BaseException | None"], None]
 
 
 class Stepped:
-    """Step ``aw`` on the running loop, as a task would; call ``callback`` with its outcome.
+    """Go on stepping an awaitable that waits, as a task would; its outcome to a callback.
 
-    :meth:`start` takes the first step (call it in ``context``);
-    ``callback(result, None)`` or ``callback(None, exception)`` is called
-    once the awaitable is done (from :meth:`start` itself if it did not
-    wait), its later steps run as loop callbacks in ``context``.
+    The caller takes the first step itself (``it.send(None)``, ``it`` from
+    :func:`awaitable_steps`): most awaitables are done at once, and then no
+    object is made here. ``Stepped(it, yielded, callback, context)`` takes
+    over one that yielded ``yielded`` to the loop: its later steps run as
+    loop callbacks in ``context``, and ``callback(result, None)`` or
+    ``callback(None, exception)`` is called once it is done.
     :meth:`cancel` does what cancelling a task would: it cancels the future
-    waited on and throws
-    :exc:`asyncio.CancelledError` in; the callback is not called then.
+    waited on and throws :exc:`asyncio.CancelledError` in; the callback is
+    not called then.
     """
 
     __slots__ = ("_callback", "_context", "_future", "_it")
 
     def __init__(
-        self, aw: Awaitable[Any], callback: Callback, context: contextvars.Context
+        self, it: Any, yielded: Any, callback: Callback, context: contextvars.Context
     ) -> None:
-        self._it: Any = awaitable_steps(aw)
+        self._it: Any = it
         self._callback = callback
         self._context = context
         self._future: Any = None
-
-    def start(self) -> bool:
-        """Take the first step, in the caller's context; whether the awaitable now waits."""
-        return self._step(None)
+        self._wait(yielded)
 
     def cancel(self) -> None:
         """Stop: cancel the future waited on, throw the cancellation in.
@@ -85,18 +84,22 @@ class Stepped:
         else:
             self._step(None)
 
-    def _step(self, error: BaseException | None) -> bool:
+    def _step(self, error: BaseException | None) -> None:
         it = self._it
         try:
             yielded = it.send(None) if error is None else it.throw(error)
         except StopIteration as stop:
             self._it = None
             self._callback(stop.value, None)
-            return False
+            return
         except BaseException as exc:
             self._it = None
             self._callback(None, exc)
-            return False
+            return
+        self._wait(yielded)
+
+    def _wait(self, yielded: Any) -> None:
+        """Go on once what the awaitable yielded is done."""
         if getattr(yielded, "_asyncio_future_blocking", None) is not None:
             # A future, as a task takes it: go on when it is done.
             yielded._asyncio_future_blocking = False
@@ -110,7 +113,6 @@ class Stepped:
                 future.set_exception(RuntimeError(f"awaitable yielded {yielded!r}, not a future"))
         self._future = future
         future.add_done_callback(self._wakeup, context=self._context)
-        return True
 
 
 def awaitable_steps(aw: Awaitable[Any]) -> Any:
