@@ -14,6 +14,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge, Reque
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
+from ._compat import AppLimits
 from .core.bridge import iterate
 from .core.caches import BoundedCache
 from .core.http import HTTPConnection, encode_headers
@@ -111,7 +112,7 @@ class _DeclaredLengthStream(io.RawIOBase):
         return bytes(data)
 
 
-class Request(flask.Request):
+class Request(AppLimits):
     """Flask's :class:`~flask.Request`, with the body limit always enforced.
 
     .. versionadded:: 0.5
