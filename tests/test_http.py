@@ -307,6 +307,17 @@ async def test_input_read_sizes():
     assert await read_with([b"ab", b"cd", b"ef"], fn) == [b"abc", b"de", b"f", b"", b""]
 
 
+async def test_input_read_of_a_whole_message_takes_it_as_it_is():
+    first = b"x" * 1000
+
+    def fn(stream, exchange):
+        data = stream.read(1000)
+        taken = exchange.receives
+        return data is first, taken, stream.read(2), stream.read(5), stream.read(3)
+
+    assert await read_with([first, b"ab", b"cde"], fn) == (True, 1, b"ab", b"cde", b"")
+
+
 async def test_input_read_zero():
     def fn(stream, exchange):
         return stream.read(0), exchange.receives
