@@ -23,8 +23,8 @@ the very option of ``flask run``)                         from Flask's
 ``jinja2.Template._get_default_module`` and its           none (``Template.module`` calls it)
 ``_async`` twin (``Template.module``, and so
 ``get_template_attribute``, in async mode)
-``flask.Request.max_content_length``, copied here       none (Flask reads the config through the
-reading the app context without ``current_app``: it     ``current_app`` proxy)
+``flask.Request.max_content_length``, copied here         none (Flask reads the config through
+reading the app context without ``current_app``: it       the ``current_app`` proxy)
 uses ``_cv_app`` and ``_max_content_length``
 ``flask.json.provider.JSONProvider._app`` and             none (a provider's app and argument
 ``_prepare_response_obj`` (a view's ``dict`` or ``list``  handling are Flask's private parts)
@@ -293,9 +293,9 @@ class AppLimits(flask.Request):
     """Flask's ``Request.max_content_length``, reading the app context itself.
 
     Through the ``current_app`` proxy (its ``bool`` and its ``config``, a
-    failed attribute lookup on the proxy) the property cost ~14,000
+    failed attribute lookup on the proxy) the property cost ~13,000
     instructions, read once by every request that reads its body
-    (benchmarks/server_instructions.py, POST /echo).
+    (397,158 -> 384,303, benchmarks/instructions.py --uvloop, POST 64 KiB).
     """
 
     @property
