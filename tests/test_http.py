@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import json
 import logging
 import os
 import weakref
@@ -1471,3 +1472,68 @@ async def test_a_receive_that_fails_in_the_watch_is_reported_and_the_request_goe
         loop.set_exception_handler(None)
     assert exchange.body == b"ok"
     assert [str(exc) for exc in reported] == ["the server broke"]
+
+
+async def test_the_body_length_is_werkzeugs_content_length(app):
+    # Read from the environ, as Werkzeug reads it from the headers: chunked
+    # wins over a Content-Length (the body streams to its end), a bad or
+    # negative length is 0, and a declared length reads that many bytes.
+    @app.post("/")
+    def view():
+        data = aioflask.request.get_data()
+        return {"length": aioflask.request.content_length, "data": data.decode()}
+
+    cases = [
+        ([(b"content-length", b"3"), (b"transfer-encoding", b"gzip, chunked")], None, "abcdef"),
+        ([(b"content-length", b"3")], 3, "abc"),
+        ([(b"content-length", b"-3")], 0, ""),
+        ([(b"content-length", b"x")], 0, ""),
+        ([], None, "abcdef"),
+    ]
+    for headers, length, data in cases:
+        exchange = await call(
+            app,
+            http_scope(method="POST", headers=headers),
+            Exchange(body_messages(b"abc", b"def")),
+        )
+        assert exchange.status == 200, headers
+        assert json.loads(exchange.body) == {"length": length, "data": data}, headers
+
+
+async def test_a_request_class_content_length_is_used(app):
+    class Request(aioflask.Request):
+        @property
+        def content_length(self):
+            return 2
+
+    app.request_class = Request
+
+    @app.post("/")
+    def view():
+        return aioflask.request.get_data()
+
+    exchange = await call(
+        app,
+        http_scope(method="POST", headers=[(b"content-length", b"3")]),
+        Exchange(body_messages(b"abc")),
+    )
+    assert exchange.body == b"ab"
+
+
+async def test_replaced_request_headers_give_the_body_length(app):
+    from werkzeug.datastructures import Headers
+
+    @app.before_request
+    def replace_headers():
+        aioflask.request.headers = Headers({"Content-Length": "2"})
+
+    @app.post("/")
+    def view():
+        return aioflask.request.get_data()
+
+    exchange = await call(
+        app,
+        http_scope(method="POST", headers=[(b"content-length", b"3")]),
+        Exchange(body_messages(b"abc")),
+    )
+    assert exchange.body == b"ab"
