@@ -41,6 +41,7 @@ ROWS = {
     "aioflask-asgi-no-timeouts": "aioflask ASGI, def view, timeouts off",
     "aioflask-asgi-watchdog": "aioflask ASGI, def view, loop watchdog on",
     "aioflask-asgi-echo": "aioflask ASGI, POST 64 KiB, def view reads it",
+    "aioflask-asgi-echo-waits": "the same, each receive() waits, an empty last message (granian)",
     "raw-asgi-suspend": "raw ASGI app, waits once (asyncio.sleep(0))",
     "aioflask-asgi-suspend": "aioflask ASGI, async def view, waits once (asyncio.sleep(0))",
     "aioflask-asgi-suspend-256": "aioflask ASGI, async def view, waits once, 256 at a time",
@@ -93,13 +94,32 @@ def run_row(row: str, n: int) -> None:
     async def receive_echo() -> dict[str, Any]:
         return {"type": "http.request", "body": ECHO_BODY, "more_body": False}
 
-    async def asgi(app: Any, path: str, post: bool = False) -> None:
+    def receive_waiting() -> Callable[[], Any]:
+        # As granian hands a body: every receive() waits (a future completed
+        # at the next loop iteration), the body with more_body, then an
+        # empty last message; after that it waits for good.
+        loop = asyncio.get_running_loop()
+        messages = [
+            {"type": "http.request", "body": ECHO_BODY, "more_body": True},
+            {"type": "http.request", "body": b"", "more_body": False},
+        ]
+
+        def receive() -> asyncio.Future[dict[str, Any]]:
+            future = loop.create_future()
+            if messages:
+                loop.call_soon(future.set_result, messages.pop(0))
+            return future
+
+        return receive
+
+    async def asgi(app: Any, path: str, post: bool = False, waits: bool = False) -> None:
         s = {**scope, "path": path, "raw_path": path.encode()}
         if post:
             length = str(len(ECHO_BODY)).encode()
             s.update(method="POST", headers=[*s["headers"], (b"content-length", length)])
         for _ in range(n):
-            await app(s.copy(), receive_echo if post else receive, inprocess.discard)
+            body = receive_waiting() if waits else receive_echo if post else receive
+            await app(s.copy(), body, inprocess.discard)
 
     async def waiting(app: Any, path: str, concurrency: int) -> None:
         # Like a server: a task per request, a receive() that gives the
@@ -150,6 +170,8 @@ def run_row(row: str, n: int) -> None:
         asyncio.run(asgi(aio_app, "/aping"))
     elif row == "aioflask-asgi-echo":
         asyncio.run(asgi(aio_app, "/echo", post=True))
+    elif row == "aioflask-asgi-echo-waits":
+        asyncio.run(asgi(aio_app, "/echo", post=True, waits=True))
     elif row == "raw-asgi-suspend":
         asyncio.run(waiting(raw_app, "/wait", 1))
     elif row == "aioflask-asgi-suspend":

@@ -139,3 +139,36 @@ def test_aioflask_uses_the_copies():
     ):
         assert getattr(type(app), method) is getattr(_compat.DispatchSignals, method)
     assert type(app.app_context()).push is _compat.AppContextSignals.push
+
+
+def test_the_flask_request_limit_copied_is_unchanged():
+    import hashlib
+    import inspect
+
+    import aioflask
+
+    source = inspect.getsource(flask.Request.max_content_length.fget)
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == "9a5760c214e021c8", (
+        "Flask's Request.max_content_length changed: update its copy in aioflask/_compat.py"
+    )
+    assert flask.Request._max_content_length is None
+    assert aioflask.Flask.request_class.max_content_length is _compat.AppLimits.max_content_length
+
+
+def test_the_request_limit_is_flasks():
+    import aioflask
+
+    app = aioflask.Flask(__name__)
+    request_class = app.request_class
+    environ = werkzeug.test.EnvironBuilder().get_environ()
+    # Outside an app context: Werkzeug's default, as Flask's.
+    assert request_class(environ).max_content_length is None
+    assert request_class(environ).max_content_length == flask.Request(environ).max_content_length
+    with app.app_context():
+        assert request_class(environ).max_content_length is None
+        app.config["MAX_CONTENT_LENGTH"] = 100
+        assert request_class(environ).max_content_length == 100
+        request = request_class(environ)
+        request.max_content_length = 5  # this request's own limit
+        assert request.max_content_length == 5
+        assert request_class(environ).max_content_length == 100

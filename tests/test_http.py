@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import json
 import logging
 import os
 import weakref
@@ -305,6 +306,17 @@ async def test_input_read_sizes():
         return [stream.read(3), stream.read(2), stream.read(10), stream.read(1), stream.read()]
 
     assert await read_with([b"ab", b"cd", b"ef"], fn) == [b"abc", b"de", b"f", b"", b""]
+
+
+async def test_input_read_of_a_whole_message_takes_it_as_it_is():
+    first = b"x" * 1000
+
+    def fn(stream, exchange):
+        data = stream.read(1000)
+        taken = exchange.receives
+        return data is first, taken, stream.read(2), stream.read(5), stream.read(3)
+
+    assert await read_with([first, b"ab", b"cde"], fn) == (True, 1, b"ab", b"cde", b"")
 
 
 async def test_input_read_zero():
@@ -1501,3 +1513,68 @@ async def test_the_watch_queues_the_messages_a_receive_returns_at_once():
     await serve_http(wsgi, http_scope(), exchange.receive, exchange.send)
     assert started.is_set()
     assert exchange.body == b"one two"
+
+
+async def test_the_body_length_is_werkzeugs_content_length(app):
+    # Read from the environ, as Werkzeug reads it from the headers: chunked
+    # wins over a Content-Length (the body streams to its end), a bad or
+    # negative length is 0, and a declared length reads that many bytes.
+    @app.post("/")
+    def view():
+        data = aioflask.request.get_data()
+        return {"length": aioflask.request.content_length, "data": data.decode()}
+
+    cases = [
+        ([(b"content-length", b"3"), (b"transfer-encoding", b"gzip, chunked")], None, "abcdef"),
+        ([(b"content-length", b"3")], 3, "abc"),
+        ([(b"content-length", b"-3")], 0, ""),
+        ([(b"content-length", b"x")], 0, ""),
+        ([], None, "abcdef"),
+    ]
+    for headers, length, data in cases:
+        exchange = await call(
+            app,
+            http_scope(method="POST", headers=headers),
+            Exchange(body_messages(b"abc", b"def")),
+        )
+        assert exchange.status == 200, headers
+        assert json.loads(exchange.body) == {"length": length, "data": data}, headers
+
+
+async def test_a_request_class_content_length_is_used(app):
+    class Request(aioflask.Request):
+        @property
+        def content_length(self):
+            return 2
+
+    app.request_class = Request
+
+    @app.post("/")
+    def view():
+        return aioflask.request.get_data()
+
+    exchange = await call(
+        app,
+        http_scope(method="POST", headers=[(b"content-length", b"3")]),
+        Exchange(body_messages(b"abc")),
+    )
+    assert exchange.body == b"ab"
+
+
+async def test_replaced_request_headers_give_the_body_length(app):
+    from werkzeug.datastructures import Headers
+
+    @app.before_request
+    def replace_headers():
+        aioflask.request.headers = Headers({"Content-Length": "2"})
+
+    @app.post("/")
+    def view():
+        return aioflask.request.get_data()
+
+    exchange = await call(
+        app,
+        http_scope(method="POST", headers=[(b"content-length", b"3")]),
+        Exchange(body_messages(b"abc")),
+    )
+    assert exchange.body == b"ab"

@@ -287,6 +287,13 @@ class InputStream:
             while data := self._pull():
                 chunks.append(data)
             return _join(chunks)
+        if not self._buffer and size:
+            # The common read: of a declared length, whose first message
+            # holds it all (one message, no list, join or slices).
+            self._buffer = self._pull()
+            if len(self._buffer) == size:
+                data, self._buffer = self._buffer, b""
+                return data
         if len(self._buffer) < size:
             chunks = [self._buffer] if self._buffer else []
             have = len(self._buffer)
