@@ -19,6 +19,8 @@ import greenlet
 from aioflask import Flask, abort, request, sse_response, stream_with_context, websocket
 
 app = Flask(__name__)
+# /debug/live counts greenlets in gc.get_objects(), which leaves frozen objects out.
+app.config["AIOFLASK_GC_FREEZE"] = False
 #: Stream bodies and WebSocket handlers that started and ended, by ``?tag=``.
 STARTED: collections.Counter[str] = collections.Counter()
 ENDED: collections.Counter[str] = collections.Counter()
