@@ -34,14 +34,20 @@ as JSON without ``json.dumps`` per response)
 ``AppContext.push`` / ``pop``, copied here with each      ``request`` through its proxy)
 signal sent only when it has receivers; and
 ``dispatch_request``, ``preprocess_request`` and
-``process_response``, reading the request context
-without a proxy: they use ``_got_first_request``,
+``process_response`` and ``update_template_context``,
+reading the request context without a proxy (and
+``flask.templating._render``, copied as ``render``, its
+template signals sent only when heard, for aioflask's
+``render_template``): they use ``_got_first_request``,
 ``_cv_app``, ``_cv_request``, ``_cv_tokens``,
 ``_session``, ``_after_request_functions`` and the
 ``_sentinel`` defaults
 ``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
 and ``flask aiorun`` restart the process on changes,      reloads only its own server)
 as ``flask run`` does)
+``jinja2.utils._PassArg`` (``Context.call`` of             none (Jinja's ``Context.call`` is the
+``templating.py``: Jinja's, copied, awaiting the call's   public way; calling it from an override
+result in the same frame)                                 costs a frame per call)
 ========================================================  ==========================================
 
 Removed because a public way exists: Werkzeug's ``LimitedStream._pos`` and
@@ -51,6 +57,7 @@ Removed because a public way exists: Werkzeug's ``LimitedStream._pos`` and
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -65,10 +72,16 @@ from flask.signals import (
     appcontext_popped,
     appcontext_pushed,
     appcontext_tearing_down,
+    before_render_template,
     request_finished,
     request_started,
     request_tearing_down,
+    template_rendered,
 )
+
+# How Jinja marks callables that take the context, eval context or
+# environment first (``@pass_context`` and the others).
+from jinja2.utils import _PassArg as PassArg
 
 # Werkzeug's reloader (what `flask run` and Flask's app.run() use): it restarts
 # the process as it was started, so a script need not be importable.
@@ -81,11 +94,15 @@ __all__ = [
     "AppLimits",
     "AsyncDefaultModule",
     "DispatchSignals",
+    "PassArg",
     "add_cookies_to_wsgi",
     "current_object",
     "debug_option",
     "json_provider_app",
     "json_provider_is_plain",
+    "render",
+    "render_template",
+    "render_template_string",
     "request_from_builder_args",
     "run_with_reloader",
     "update_cookies_from_response",
@@ -253,6 +270,25 @@ class DispatchSignals(flask.Flask):
         if request_tearing_down.receivers or "send" in request_tearing_down.__dict__:
             request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
 
+    def update_template_context(self, context: dict[str, Any]) -> None:
+        names: Iterable[str | None] = (None,)
+
+        # A template may be rendered outside a request context.
+        ctx = _cv_request.get(None)
+        if ctx is not None and ctx.request:
+            names = chain(names, reversed(ctx.request.blueprints))
+
+        # The values passed to render_template take precedence. Keep a
+        # copy to re-apply after all context functions.
+        orig_ctx = context.copy()
+
+        for name in names:
+            if name in self.template_context_processors:
+                for func in self.template_context_processors[name]:
+                    context.update(self.ensure_sync(func)())
+
+        context.update(orig_ctx)
+
     def do_teardown_appcontext(self, exc: BaseException | None = _APP_SENTINEL) -> None:
         if exc is _APP_SENTINEL:
             exc = sys.exc_info()[1]
@@ -262,6 +298,37 @@ class DispatchSignals(flask.Flask):
 
         if appcontext_tearing_down.receivers or "send" in appcontext_tearing_down.__dict__:
             appcontext_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+def render_template(template_name_or_list: Any, **context: Any) -> str:
+    """Flask's ``render_template``, with the app context read without its proxy."""
+    app_ctx = _cv_app.get(None)
+    app = app_ctx.app if app_ctx is not None else flask.current_app._get_current_object()  # type: ignore[attr-defined]
+    template = app.jinja_env.get_or_select_template(template_name_or_list)
+    return render(app, template, context)
+
+
+def render_template_string(source: str, **context: Any) -> str:
+    """Flask's ``render_template_string``, with the app context read without its proxy."""
+    app_ctx = _cv_app.get(None)
+    app = app_ctx.app if app_ctx is not None else flask.current_app._get_current_object()  # type: ignore[attr-defined]
+    template = app.jinja_env.from_string(source)
+    return render(app, template, context)
+
+
+def render(app: Any, template: Any, context: dict[str, Any]) -> str:
+    """Flask's ``flask.templating._render``, sending its signals only when heard."""
+    app.update_template_context(context)
+    if before_render_template.receivers or "send" in before_render_template.__dict__:
+        before_render_template.send(
+            app, _async_wrapper=app.ensure_sync, template=template, context=context
+        )
+    rv: str = template.render(context)
+    if template_rendered.receivers or "send" in template_rendered.__dict__:
+        template_rendered.send(
+            app, _async_wrapper=app.ensure_sync, template=template, context=context
+        )
+    return rv
 
 
 class AppContextSignals(flask.ctx.AppContext):

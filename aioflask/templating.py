@@ -16,7 +16,15 @@ instead; its sync ``render()`` then waits through the bridge too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections import ChainMap
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+)
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -27,10 +35,13 @@ import jinja2.filters
 import jinja2.optimizer
 import jinja2.runtime
 import jinja2.tests
+import jinja2.utils
 import jinja2.visitor
 from jinja2 import nodes
+from jinja2.runtime import LoopContext
 
-from ._compat import AsyncDefaultModule
+from . import _compat
+from ._compat import AsyncDefaultModule, PassArg
 from .core.bridge import await_, iterate, run_sync
 from .core.caches import BoundedCache
 from .core.dual import dual
@@ -55,6 +66,12 @@ _AWAITABLE, _ASYNC_ITERABLE = 1, 2
 #: Type -> its flags. Saves ~5,200 instructions per value a template sees
 #: (1,850 against 7,000: callgrind, 100,000 calls of _kind).
 _KINDS: BoundedCache[type, int] = BoundedCache(4096)
+#: The types of _KINDS that are not awaitable: what compiled templates look
+#: the result of each call, filter and test up in (``type(value) in
+#: _NOT_AWAITABLE``, ~550 instructions against ~1,150 for a call of
+#: _awaited(): benchmarks/template_steps.py); a type not seen yet takes
+#: _awaited(), which classifies it.
+_NOT_AWAITABLE: BoundedCache[type, bool] = BoundedCache(4096)
 
 
 def _classify(tp: type) -> int:
@@ -64,6 +81,8 @@ def _classify(tp: type) -> int:
             kind |= _AWAITABLE
         if hasattr(tp, "__aiter__"):
             kind |= _ASYNC_ITERABLE
+    if not kind & _AWAITABLE:
+        _NOT_AWAITABLE.put(tp, True)
     return _KINDS.put(tp, kind)
 
 
@@ -74,13 +93,7 @@ def _kind(value: Any) -> int:
 
 def _awaited(value: Any) -> Any:
     """A call's result as a template sees it: an awaitable is awaited."""
-    # _kind() written out: templates call this for every filter, test and
-    # call (saves ~700 instructions each, 2.5% of run.py's /tmpl render:
-    # benchmarks/instructions.py).
-    kind = _KINDS.get(type(value))
-    if kind is None:
-        kind = _classify(type(value))
-    return await_(value) if kind & _AWAITABLE else value
+    return await_(value) if _kind(value) & _AWAITABLE else value
 
 
 def sync_iterable(value: Any) -> Any:
@@ -95,18 +108,53 @@ def sync_iterable(value: Any) -> Any:
 class Context(jinja2.runtime.Context):
     """A template's context: what a template calls may be ``async def``."""
 
-    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    @jinja2.utils.internalcode
+    def call(
+        __self: jinja2.runtime.Context,  # noqa: N805
+        __obj: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Jinja's :meth:`~jinja2.runtime.Context.call`, awaiting what the call returns.
+
+        Jinja's code (tests/test_compat.py says when it changes) in this
+        frame: calling it from here would cost a frame with ``*args`` and
+        ``**kwargs`` per call, ~4,000 instructions (benchmarks/template_steps.py).
+        """
         __traceback_hide__ = True
-        if __obj.__class__ is jinja2.runtime.LoopContext and args:
+        if type(__obj) is LoopContext and args:
             # loop(children) in a recursive loop: another loop to go over.
             args = (sync_iterable(args[0]), *args[1:])
-        value = jinja2.runtime.Context.call(__self, __obj, *args, **kwargs)
-        # _awaited() written out (see there).
-        kind = _KINDS.get(type(value))
-        if kind is None:
-            kind = _classify(type(value))
-        return await_(value) if kind & _AWAITABLE else value
 
+        # Jinja's, from here to the call.
+        if hasattr(__obj, "__call__") and PassArg.from_obj(__obj.__call__) is not None:  # noqa: B004
+            __obj = __obj.__call__
+        pass_arg = PassArg.from_obj(__obj)
+        if pass_arg is PassArg.context:
+            if kwargs.get("_loop_vars"):
+                __self = __self.derived(kwargs["_loop_vars"])
+            if kwargs.get("_block_vars"):
+                __self = __self.derived(kwargs["_block_vars"])
+            args = (__self, *args)
+        elif pass_arg is PassArg.eval_context:
+            args = (__self.eval_ctx, *args)
+        elif pass_arg is PassArg.environment:
+            args = (__self.environment, *args)
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            value = __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.environment.undefined(
+                "value was undefined because a callable raised a StopIteration exception"
+            )
+
+        # As compiled filters do (CodeGenerator._AWAIT_START).
+        return value if type(value) in _NOT_AWAITABLE else _awaited(value)
+
+
+#: The contexts whose ``__init__`` is Jinja's (see Template.new_context).
+_JINJA_CONTEXTS = (Context, jinja2.runtime.Context)
 
 # Jinja's built-in filters and tests: they return no awaitables.
 _BUILTINS = {id(f) for f in (*jinja2.filters.FILTERS.values(), *jinja2.tests.TESTS.values())}
@@ -141,13 +189,19 @@ class _Optimizer(jinja2.optimizer.Optimizer):
         return super().generic_visit(node, *args, **kwargs)
 
 
+#: What compiled templates import from this module, under these names.
+_IMPORTS = {"aioflask_not_awaitable": "_NOT_AWAITABLE", "aioflask_awaited": "_awaited"}
+
+
 class CodeGenerator(jinja2.compiler.CodeGenerator):
     """Jinja's sync code, awaiting what filters and tests return.
 
     Each ``{% for %}`` and each iterating built-in filter (``list``, ``join``,
     ``map``...) goes over :func:`sync_iterable`; the result of each filter
-    and test goes through :func:`awaited`. The registered functions stay
-    themselves (``env.filters["name"] is f``).
+    and test is awaited if it is awaitable, a check written into the code
+    (a call of :func:`_awaited` costs ~1,300 instructions more per filter:
+    benchmarks/template_steps.py). A template with none of them is Jinja's
+    code. The registered functions stay themselves (``env.filters["name"] is f``).
     """
 
     def visit_Template(self, node: nodes.Template, frame: Any = None) -> None:  # noqa: N802
@@ -157,6 +211,9 @@ class CodeGenerator(jinja2.compiler.CodeGenerator):
             func = self.environment.filters.get(flt.name)
             if flt.node is not None and getattr(func, "jinja_async_variant", False):
                 flt.node = self._call(sync_iterable, flt.node)
+        if node.find((nodes.Filter, nodes.Test)) is not None:  # type: ignore[arg-type]
+            names = ", ".join(f"{name} as {alias}" for alias, name in _IMPORTS.items())
+            self.writeline(f"from {__name__} import {names}")
         super().visit_Template(node, frame)
 
     def _call(self, func: Callable[..., Any], arg: nodes.Node) -> nodes.Call:
@@ -164,6 +221,20 @@ class CodeGenerator(jinja2.compiler.CodeGenerator):
         call = nodes.Call(name, [arg], [], None, None, lineno=arg.lineno)
         call.set_environment(self.environment)
         return call
+
+    def visit_Call(  # type: ignore[override]  # noqa: N802
+        self, node: nodes.Call, frame: Any, **kwargs: Any
+    ) -> None:
+        if isinstance(node.node, nodes.ImportedName) and node.node.importname.startswith(
+            f"{__name__}."
+        ):
+            # One of _call()'s: called directly, not through Context.call.
+            self.visit(node.node, frame)
+            self.write("(")
+            self.visit(node.args[0], frame)
+            self.write(")")
+            return
+        super().visit_Call(node, frame, **kwargs)
 
     def __init__(self, environment: jinja2.Environment, *args: Any, **kwargs: Any) -> None:
         super().__init__(environment, *args, **kwargs)
@@ -176,19 +247,58 @@ class CodeGenerator(jinja2.compiler.CodeGenerator):
             raise nodes.Impossible()
         return super()._output_child_to_const(node, frame, finalize)
 
+    # The result of a filter or test, awaited if awaitable: a type known not
+    # to be awaitable is used as is, any other goes through _awaited(). The
+    # assignment is evaluated before the value is read (a nested filter's
+    # assignment is over by then).
+    _AWAIT_START = "(aioflask_value if type(aioflask_value := "
+    _AWAIT_END = ") in aioflask_not_awaitable else aioflask_awaited(aioflask_value))"
+
     def visit_Filter(self, node: nodes.Filter, frame: Any) -> None:  # noqa: N802
-        self.write("environment.awaited(")
+        self.write(self._AWAIT_START)
         super().visit_Filter(node, frame)
-        self.write(")")
+        self.write(self._AWAIT_END)
 
     def visit_Test(self, node: nodes.Test, frame: Any) -> None:  # noqa: N802
-        self.write("environment.awaited(")
+        self.write(self._AWAIT_START)
         super().visit_Test(node, frame)
-        self.write(")")
+        self.write(self._AWAIT_END)
 
 
 class Template(AsyncDefaultModule, jinja2.Template):
     """A Jinja template whose sync and async APIs both work, in either mode."""
+
+    def new_context(
+        self,
+        vars: dict[str, Any] | None = None,
+        shared: bool = False,
+        locals: Mapping[str, Any] | None = None,
+    ) -> jinja2.runtime.Context:
+        # Jinja's new_context() copies the template's globals, a ChainMap of
+        # the template's and the environment's dicts, with dict(ChainMap):
+        # Python code per key, twice (the context's globals_keys too), ~60,000
+        # instructions with Flask's globals (benchmarks/template_steps.py).
+        # The same dict and keys, merged in C (tests/test_compat.py checks
+        # Jinja's code); anything else goes Jinja's way.
+        env = self.environment
+        globals_ = self.globals
+        if (
+            shared
+            or locals
+            or type(globals_) is not ChainMap
+            or env.context_class not in _JINJA_CONTEXTS
+        ):
+            return super().new_context(vars, shared, locals)
+        flat: dict[str, Any] = {}
+        for mapping in reversed(globals_.maps):
+            if type(mapping) is not dict:
+                return super().new_context(vars, shared, locals)
+            flat.update(mapping)
+        parent = dict(flat, **vars) if vars else dict(flat)
+        context: jinja2.runtime.Context = env.context_class(
+            env, parent, self.name, self.blocks, globals=flat
+        )
+        return context
 
     def render(self, *args: Any, **kwargs: Any) -> str:
         if not self.environment.is_async:
@@ -240,7 +350,7 @@ class Environment(flask.templating.Environment):
         return _awaited(super().call_test(*args, **kwargs))
 
 
-@dual(flask.render_template)
+@dual(_compat.render_template)
 async def render_template(
     template_name_or_list: str | jinja2.Template | list[str | jinja2.Template],
     **context: Any,
@@ -255,16 +365,16 @@ async def render_template(
 
     .. versionadded:: 0.5
     """
-    return await run_sync(flask.render_template, template_name_or_list, **context)
+    return await run_sync(_compat.render_template, template_name_or_list, **context)
 
 
-@dual(flask.render_template_string)
+@dual(_compat.render_template_string)
 async def render_template_string(source: str, **context: Any) -> str:
     """Render a template from a source string; returns as :func:`render_template` does.
 
     .. versionadded:: 0.5
     """
-    return await run_sync(flask.render_template_string, source, **context)
+    return await run_sync(_compat.render_template_string, source, **context)
 
 
 async def _aiterate(iterator: Iterator[str]) -> AsyncGenerator[str, object]:

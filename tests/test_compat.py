@@ -172,3 +172,64 @@ def test_the_request_limit_is_flasks():
         request.max_content_length = 5  # this request's own limit
         assert request.max_content_length == 5
         assert request_class(environ).max_content_length == 100
+
+
+# The Flask and Jinja code that aioflask's templates copy or reproduce
+# (templating.py: Context.call, Template.new_context; _compat.py: the
+# render functions and update_template_context), by the hash of the body's
+# code, docstring and annotations aside (ast.unparse: the same for Jinja
+# 3.1.2 to 3.1.6, which differ in annotations only), in the supported versions.
+TEMPLATE_CODE = {
+    "jinja2.runtime.Context.call": {"ebc4189482c8b4c5"},
+    "jinja2.runtime.Context.__init__": {"e335cd07c63ae595", "c4b6b7386d4c8234"},
+    "jinja2.runtime.new_context": {"60da00dc0fb06c71"},
+    "jinja2.environment.Template.new_context": {"f880530b664b87b2"},
+    "flask.templating._render": {"2b90d0f42cc8127e"},
+    "flask.templating.render_template": {"4349656fbd8e3146"},
+    "flask.templating.render_template_string": {"b5fe27a6757c2895"},
+    "flask.app.Flask.update_template_context": {"955d1c8de68e8ed4"},
+}
+
+
+def _code_digest(func):
+    import ast
+    import hashlib
+    import inspect
+    import textwrap
+
+    node = ast.parse(textwrap.dedent(inspect.getsource(func))).body[0]
+    body = node.body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    code = ast.unparse(ast.Module(body=body, type_ignores=[]))
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def test_the_template_code_copied_is_unchanged():
+    import importlib
+
+    for name, digests in TEMPLATE_CODE.items():
+        module_name, _, attribute = name.partition(".")
+        obj = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = (
+                getattr(obj, part)
+                if hasattr(obj, part)
+                else importlib.import_module(f"{obj.__name__}.{part}")
+            )
+        assert _code_digest(obj) in digests, (
+            f"{name} changed: update aioflask's copy (aioflask/templating.py, _compat.py)"
+        )
+    from jinja2.utils import _PassArg
+
+    assert _compat.PassArg is _PassArg
+
+
+def test_aioflask_renders_with_the_copies():
+    import aioflask
+    from aioflask import templating
+
+    assert templating.Environment.context_class is templating.Context
+    assert type(aioflask.Flask(__name__)).update_template_context is (
+        _compat.DispatchSignals.update_template_context
+    )

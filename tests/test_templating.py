@@ -413,3 +413,136 @@ async def test_a_forgotten_await_in_an_async_view_says_what_to_write(app: Flask)
         await app.test_client().get("/")
     with pytest.raises(TypeError, match=r"write 'await render_template_string\(\.\.\.\)'"):
         await app.test_client().get("/missing")
+
+
+# The fast paths of rendering give what Jinja and Flask give
+
+
+def test_template_signals_are_sent_only_when_heard(app: Flask, monkeypatch: Any) -> None:
+    from unittest import mock
+
+    def send(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("sent")
+
+    signals = (flask.before_render_template, flask.template_rendered)
+    with app.test_request_context():
+        for signal in signals:
+            assert not signal.receivers
+            monkeypatch.setattr(type(signal), "send", send)
+        assert aioflask.render_template_string("{{ where }}") == "aioflask"
+        monkeypatch.undo()
+        with mock.patch.object(flask.template_rendered, "send") as replaced:
+            assert aioflask.render_template("hello.html", name="x").startswith("<p>")
+        assert replaced.call_count == 1
+        assert replaced.call_args.args == (app,)
+
+
+def test_template_context_is_flasks(app: Flask) -> None:
+    bp = flask.Blueprint("bp", __name__)
+
+    @bp.context_processor
+    def from_bp() -> dict[str, str]:
+        return {"bp": "yes", "where": "bp"}
+
+    bp.get("/b")(lambda: "")
+    app.register_blueprint(bp)
+    for path in ("/b", "/"):
+        with app.test_request_context(path):
+            ours: dict[str, Any] = {"name": "n"}
+            flasks: dict[str, Any] = {"name": "n"}
+            app.update_template_context(ours)
+            flask.Flask.update_template_context(app, flasks)
+            assert ours == flasks
+            assert list(ours) == list(flasks)
+    with app.app_context():
+        ours, flasks = {}, {}
+        app.update_template_context(ours)
+        flask.Flask.update_template_context(app, flasks)
+        assert ours == flasks
+
+
+def test_new_context_is_jinjas(app: Flask) -> None:
+    import jinja2
+
+    with app.test_request_context():
+        for template in (
+            app.jinja_env.from_string("{{ a }}"),
+            app.jinja_env.from_string("{{ a }}", globals={"url_for": 1, "mine": 2}),
+        ):
+            calls = (({"a": 1, "g": 3},), (None,), ({"a": 1}, True), ({"a": 1}, False, {"l": 2}))
+            for args in calls:
+                ours = template.new_context(*args)  # type: ignore[arg-type]
+                jinjas = jinja2.Template.new_context(template, *args)  # type: ignore[arg-type]
+                assert type(ours) is type(jinjas)
+                assert list(ours.parent.items()) == list(jinjas.parent.items())
+                assert ours.globals_keys == jinjas.globals_keys
+                assert ours.blocks == jinjas.blocks
+        with pytest.raises(TypeError):
+            app.jinja_env.from_string("").new_context({1: "not a string key"})
+
+
+def test_calls_filters_and_tests_work_as_in_jinja(app: Flask) -> None:
+    import jinja2
+
+    @jinja2.pass_context
+    def ctx_name(context: Any, suffix: str) -> str:
+        return f"{context['name']}{suffix}"
+
+    @jinja2.pass_environment
+    def env_name(environment: Any) -> str:
+        return type(environment).__name__.lower()
+
+    @jinja2.pass_eval_context
+    def escaping(eval_ctx: Any) -> bool:
+        return bool(eval_ctx.autoescape)
+
+    class Callable:
+        @jinja2.pass_context
+        def __call__(self, context: Any) -> str:
+            return str(context["name"]).upper()
+
+    def stops() -> None:
+        raise StopIteration
+
+    source = (
+        "{% for i in [1, 2] %}{{ ctx_name(i) }}{{ loop.cycle('a', 'b') }}{% endfor %}"
+        " {{ env_name() }} {{ escaping() }} {{ callable() }} {{ stops() is defined }}"
+        " {{ '%d'|format(3) }} {{ 4 is even }} {{ [1, 2]|sum }} {{ name|upper|lower }}"
+    )
+    context = {
+        "name": "n",
+        "ctx_name": ctx_name,
+        "env_name": env_name,
+        "escaping": escaping,
+        "callable": Callable(),
+        "stops": stops,
+    }
+    jinja = jinja2.Environment(autoescape=True).from_string(source).render(context)
+    with app.test_request_context():
+        ours = app.jinja_env.from_string(source).render(context)
+    assert ours == jinja
+    assert ours == "n1an2b environment True N False 3 True 3 n"
+
+
+def test_templates_without_filters_tests_or_loops_compile_as_in_jinja(app: Flask) -> None:
+    import jinja2.compiler
+
+    source = "{{ a }} {{ f(1) }}{% if b %}{{ c.d }}{% endif %}"
+    ours = app.jinja_env.compile(source, raw=True)
+    app.jinja_env.code_generator_class = jinja2.compiler.CodeGenerator
+    assert ours == app.jinja_env.compile(source, raw=True)
+
+
+async def test_filters_and_tests_await_values_of_new_awaitable_types(app: Flask) -> None:
+    # Each class is new: its type is classified by the first value seen.
+    def later(value: object) -> Any:
+        class Later:
+            def __await__(self) -> Any:
+                return _slow(value).__await__()
+
+        return Later()
+
+    app.jinja_env.filters["later"] = later
+    app.jinja_env.tests["later_true"] = lambda value: later(True)
+    source = "{{ 1|later }}{{ 2|later }} {{ 3 is later_true }} {{ later(4) }}"
+    assert await rendered(app, source, later=later) == "12 True 4"
