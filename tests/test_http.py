@@ -12,6 +12,7 @@ import weakref
 
 import pytest
 import werkzeug.exceptions
+from werkzeug.sansio.utils import get_content_length
 
 import aioflask
 from _helpers import Exchange, body_messages, call, http_scope
@@ -1524,8 +1525,14 @@ async def test_the_body_length_is_werkzeugs_content_length(app):
         data = aioflask.request.get_data()
         return {"length": aioflask.request.content_length, "data": data.decode()}
 
+    # (Werkzeug 3.1.0 takes only "chunked" alone as chunked; later versions any list with it.)
+    chunked = get_content_length("3", "gzip, chunked")
     cases = [
-        ([(b"content-length", b"3"), (b"transfer-encoding", b"gzip, chunked")], None, "abcdef"),
+        (
+            [(b"content-length", b"3"), (b"transfer-encoding", b"gzip, chunked")],
+            chunked,
+            "abcdef" if chunked is None else "abc",
+        ),
         ([(b"content-length", b"3")], 3, "abc"),
         ([(b"content-length", b"-3")], 0, ""),
         ([(b"content-length", b"x")], 0, ""),
