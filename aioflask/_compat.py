@@ -45,6 +45,9 @@ template signals sent only when heard, for aioflask's
 ``werkzeug._reloader.run_with_reloader`` (``app.run()``    none (``werkzeug.serving.run_simple``
 and ``flask aiorun`` restart the process on changes,      reloads only its own server)
 as ``flask run`` does)
+``werkzeug.datastructures.Headers._list`` (a plain       none (``Headers(items)`` validates each
+response built from its class's template, see             item again: ~2,500 instructions a header)
+``wrappers.new_response``: headers already validated)
 ``jinja2.utils._PassArg`` (``Context.call`` of             none (Jinja's ``Context.call`` is the
 ``templating.py``: Jinja's, copied, awaiting the call's   public way; calling it from an override
 result in the same frame)                                 costs a frame per call)
@@ -86,6 +89,7 @@ from jinja2.utils import _PassArg as PassArg
 # Werkzeug's reloader (what `flask run` and Flask's app.run() use): it restarts
 # the process as it was started, so a script need not be importable.
 from werkzeug._reloader import run_with_reloader as run_with_reloader
+from werkzeug.datastructures import Headers
 
 from .core.bridge import await_
 
@@ -98,6 +102,7 @@ __all__ = [
     "add_cookies_to_wsgi",
     "current_object",
     "debug_option",
+    "headers_of",
     "json_provider_app",
     "json_provider_is_plain",
     "render",
@@ -112,6 +117,15 @@ __all__ = [
 def current_object(proxy: Any) -> Any:
     """The object behind a Werkzeug ``LocalProxy`` (``current_app``, ``session``)."""
     return proxy._get_current_object()
+
+
+def headers_of(items: list[tuple[str, str]]) -> Headers:
+    """A :class:`~werkzeug.datastructures.Headers` holding ``items`` as its
+    list, without validating them again: items taken from a ``Headers``
+    that validated them."""
+    headers = Headers()
+    headers._list = items
+    return headers
 
 
 def json_provider_app(provider: Any) -> Any:

@@ -46,7 +46,7 @@ from .testing import FlaskClient, FlaskCliRunner, on_aioflask_client
 from .threads import THREAD_MARK, run_blocking
 from .watchdog import LoopWatch, LoopWatchdog
 from .websockets import WebSocket, handshake_connection
-from .wrappers import Request, Response, sync_body
+from .wrappers import Request, Response, new_response, sync_body
 
 __all__ = ["Flask"]
 
@@ -394,6 +394,11 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
 
     def make_response(self, rv: Any) -> flask.Response:
         """Flask's ``make_response``, also taking an async iterable as the body."""
+        if type(rv) is str or type(rv) is bytes:
+            # What Flask does with them: self.response_class(rv), then nothing more.
+            made = new_response(self.response_class, rv)
+            if made is not None:
+                return made
         if type(rv) is dict or type(rv) is list:
             # What Flask does with them: self.json.response(rv), then nothing more.
             response = self._json_response(rv)

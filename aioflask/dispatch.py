@@ -28,6 +28,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from . import _compat
 from .core.caches import BoundedCache
+from .wrappers import new_response
 
 __all__ = ["Dispatching"]
 
@@ -72,7 +73,11 @@ class Dispatching(_compat.DispatchSignals):
                     separators=None if indent else (",", ":"),
                 ),
             )
-        return self.response_class(f"{encoder.encode(obj)}\n", mimetype=provider.mimetype)
+        text = f"{encoder.encode(obj)}\n"
+        response = new_response(self.response_class, text, provider.mimetype)
+        if response is None:
+            return self.response_class(text, mimetype=provider.mimetype)
+        return response
 
 
 # (JSONEncoder class, default, ensure_ascii, sort_keys, indented) -> encoder.

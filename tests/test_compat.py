@@ -42,6 +42,19 @@ def test_werkzeug_test_client_builds_requests_and_keeps_cookies():
     assert environ["HTTP_COOKIE"] == "token=abc"
 
 
+def test_werkzeug_headers_keep_their_items_in_their_list():
+    from werkzeug.datastructures import Headers
+
+    items = [("Content-Type", "text/plain"), ("Content-Length", "2")]
+    headers = _compat.headers_of(list(items))
+    assert headers == Headers(items)
+    assert list(headers) == items
+    assert headers["content-length"] == "2"
+    headers["X-More"] = "1"
+    assert list(headers) == [*items, ("X-More", "1")]
+    assert Headers()._list == []
+
+
 def test_jinja_template_module_goes_through_get_default_module():
     calls = []
 

@@ -160,3 +160,119 @@ def test_a_connection_with_its_own_start_response_gets_the_wsgi_headers():
     response = app.test_client().get("/")
     assert response.json == {"ok": True}
     assert response.headers["X-Stamp"] == "1"
+
+
+# new_response: a response made from its class's template is the one the
+# constructor makes.
+
+
+def _state(response):
+    return (
+        type(response),
+        response.status,
+        response.status_code,
+        list(response.headers),
+        response.get_data(),
+        response.direct_passthrough,
+        sorted(vars(response)),
+    )
+
+
+class _Plain(Response):
+    pass
+
+
+class _Text(Response):
+    default_mimetype = "text/plain"
+
+
+class _Created(Response):
+    default_status = 201
+
+
+class _NoLength(Response):
+    automatically_set_content_length = False
+
+
+class _OwnInit(Response):
+    def __init__(self, response=None, **kwargs):
+        super().__init__(response, **kwargs)
+        self.headers["X-Own"] = "yes"
+
+
+class _OwnSetData(Response):
+    def set_data(self, value):
+        super().set_data(value.upper() if isinstance(value, str) else value)
+
+
+@pytest.mark.parametrize("cls", [Response, _Plain, _Text, _Created, _NoLength])
+@pytest.mark.parametrize("mimetype", [None, "application/json", "text/csv", "image/png"])
+@pytest.mark.parametrize("body", ["", "hello", "héllo ☃", b"", b"\x00\xff bytes"])
+def test_new_response_is_the_constructor_s(cls, mimetype, body):
+    from aioflask.wrappers import new_response
+
+    for _ in range(2):  # the first builds the template, the second uses it
+        made = new_response(cls, body, mimetype)
+        assert made is not None
+        assert _state(made) == _state(cls(body, mimetype=mimetype))
+
+
+@pytest.mark.parametrize("cls", [_OwnInit, _OwnSetData, flask.Response, werkzeug.wrappers.Response])
+def test_new_response_leaves_other_classes_to_their_constructor(cls):
+    from aioflask.wrappers import new_response
+
+    assert new_response(cls, "body") is None
+
+
+def test_new_responses_share_nothing_mutable():
+    from aioflask.wrappers import new_response
+
+    first = new_response(Response, "one", "application/json")
+    second = new_response(Response, "two", "application/json")
+    first.headers["X-First"] = "1"
+    first.call_on_close(lambda: None)
+    first.set_data("changed")
+    assert list(second.headers) == [("Content-Type", "application/json"), ("Content-Length", "3")]
+    assert second._on_close == []
+    assert second.get_data() == b"two"
+
+
+def test_new_response_sees_class_attributes_changed_later():
+    from aioflask.wrappers import new_response
+
+    class Changing(Response):
+        pass
+
+    assert new_response(Changing, "x").content_type == "text/html; charset=utf-8"
+    Changing.default_mimetype = "text/plain"
+    Changing.automatically_set_content_length = False
+    Changing.default_status = 202
+    made = new_response(Changing, "x")
+    assert _state(made) == _state(Changing("x"))
+    assert made.status == "202 ACCEPTED"
+
+
+def test_new_response_raises_what_the_constructor_raises():
+    from aioflask.wrappers import new_response
+
+    with pytest.raises(ValueError) as made:
+        new_response(Response, "x", "text/plain\nX-Injected: 1")
+    with pytest.raises(ValueError) as constructed:
+        Response("x", mimetype="text/plain\nX-Injected: 1")
+    assert str(made.value) == str(constructed.value)
+
+
+@pytest.mark.parametrize("rv", ["text", "héllo", b"bytes", {"a": 1}, [1, 2]])
+@pytest.mark.parametrize("response_class", [None, _Text, _OwnInit, flask.Response])
+def test_make_response_of_a_string_bytes_or_json_is_flask_s(rv, response_class):
+    apps = [flask.Flask(__name__), aioflask.Flask(__name__)]
+    states = []
+    for app in apps:
+        if response_class is not None:
+            app.response_class = response_class
+        elif app.response_class is flask.Response:
+            app.response_class = Response  # the same class on both sides
+        with app.test_request_context("/"):
+            for _ in range(2):
+                states.append(_state(app.make_response(rv)))
+    assert states[0] == states[1] == states[2] == states[3]
