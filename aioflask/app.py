@@ -37,7 +37,7 @@ from .dispatch import Dispatching
 from .embedded import Embedding
 from .handshake import WebSocketHooks, do_teardown_websocket, websocket_route
 from .lifespan import ServingHooks
-from .routing import URLAdapters
+from .routing import Map, URLAdapters
 from .serving import run_server, server_address
 from .signals import got_websocket_exception
 from .tasks import BackgroundTasks
@@ -66,6 +66,7 @@ class Flask(WebSocketHooks, ServingHooks, Embedding, Dispatching):
 
     request_class = Request
     response_class = Response
+    url_map_class = Map
     jinja_environment = Environment  # type: ignore[assignment]
     test_client_class = FlaskClient
     test_cli_runner_class = FlaskCliRunner

@@ -8,6 +8,7 @@ import warnings
 import flask
 import pytest
 import werkzeug.exceptions
+import werkzeug.routing
 from werkzeug.routing import Map
 from werkzeug.test import EnvironBuilder
 
@@ -143,3 +144,130 @@ def test_subdomain_and_host_routing_through_asgi():
             # Werkzeug binds the subdomain "<invalid>" (which <user> matches).
             response = client.get("/", base_url="http://example.com:81")
             assert response.text == "user <invalid> http://example.com/"
+
+
+# The match of a URL without variables, remembered by aioflask's Map: the
+# same rule, arguments and routing errors as Flask's, however often asked.
+
+
+def add_rules(app):
+    view = lambda **kwargs: "x"  # noqa: E731
+    app.add_url_rule("/", "index", view)
+    app.add_url_rule("/page", "page", view, methods=["GET", "POST"])
+    app.add_url_rule("/dir/", "dir", view)
+    app.add_url_rule("/loose", "loose", view, strict_slashes=False)
+    app.add_url_rule("/user/<int:id>", "user", view)
+    app.add_url_rule("/users/", "users", view, defaults={"page": 1})
+    app.add_url_rule("/users/page/<int:page>", "users", view)
+    app.add_url_rule("/defaults", "with_defaults", view, defaults={"lang": "en"})
+    app.add_url_rule("/old", "old", view, redirect_to="/page")
+    app.add_url_rule("/put-only", "put_only", view, methods=["PUT"])
+    app.add_url_rule("/", "sub_index", view, subdomain="api")
+    app.add_url_rule("/", "any_sub", view, subdomain="<name>")
+    app.add_url_rule("/ws", "ws", view, websocket=True)
+
+
+REQUESTS = [
+    (path, method, host, scheme)
+    for path in ["/", "/page", "/dir", "/dir/", "/loose", "/loose/", "/user/3", "/users/",
+                 "/users/page/1", "/users/page/2", "/defaults", "/old", "/put-only", "//page",
+                 "/page/", "/missing", "/ws"]
+    for method in ["GET", "POST", "HEAD", "OPTIONS", "PUT"]
+    for host in ["example.com", "api.example.com", "bob.example.com"]
+    for scheme in ["http", "ws"]
+]  # fmt: skip
+
+
+def routed(app, path, method, host, scheme):
+    """What matching the request gave: the rule, the arguments or the error."""
+    with app.test_request_context(path, method=method, base_url=f"{scheme}://{host}/") as ctx:
+        request = ctx.request
+        error = request.routing_exception
+        if error is not None:
+            return (
+                type(error),
+                getattr(error, "new_url", None),
+                getattr(error, "valid_methods", None),
+            )
+        args = request.view_args
+        result = request.url_rule.endpoint, request.url_rule.rule, dict(args)
+        args["changed"] = True  # a hook changing this request's arguments
+        return result
+
+
+def test_matches_are_flasks_however_often_asked():
+    apps = []
+    for cls in (flask.Flask, aioflask.Flask):
+        app = cls(__name__, static_folder=None, subdomain_matching=True)
+        app.config["SERVER_NAME"] = "example.com"
+        add_rules(app)
+        apps.append(app)
+    theirs, ours = apps
+    assert type(ours.url_map) is aioflask.routing.Map
+    for request in REQUESTS:
+        expected = routed(theirs, *request)
+        for _ in range(3):
+            assert routed(ours, *request) == expected, request
+    assert ours.url_map.matches  # something was remembered
+
+
+def test_a_rule_added_later_is_seen():
+    apps = []
+    for cls in (flask.Flask, aioflask.Flask):
+        app = cls(__name__, static_folder=None)
+        view = lambda **kwargs: "x"  # noqa: E731
+        app.add_url_rule("/a", "first", view, strict_slashes=False)
+        apps.append(app)
+    answers = []
+    for _ in range(2):
+        expected = routed(apps[0], "/a/", "GET", "localhost", "http")
+        answers.append(expected)
+        for _ in range(2):
+            assert routed(apps[1], "/a/", "GET", "localhost", "http") == expected
+        for app in apps:
+            # "/a/" matched "/a" (no strict slashes), until a rule of its own.
+            app.url_map.add(werkzeug.routing.Rule("/a/", endpoint="second"))
+    assert [answer[0] for answer in answers] == ["first", "second"]
+
+
+def test_map_settings_changed_later_are_seen():
+    apps = []
+    for cls in (flask.Flask, aioflask.Flask):
+        app = cls(__name__, static_folder=None)
+        view = lambda **kwargs: "x"  # noqa: E731
+        app.url_map.merge_slashes = False
+        app.add_url_rule("/a//b", "slashes", view)
+        app.add_url_rule("/c/d", "plain", view)
+        app.add_url_rule("/list/", "list", view, defaults={"page": 1})
+        app.add_url_rule("/list/<int:page>", "list", view)
+        app.add_url_rule("/all", "list", view, defaults={"page": 1})
+        apps.append(app)
+    paths = ["/a//b", "/a/b", "/c//d", "/c/d", "/list/", "/list/1", "/list/2", "/all"]
+    outcomes = set()
+    for merge_slashes, redirect_defaults in [(False, False), (True, True), (False, True)]:
+        for app in apps:
+            app.url_map.merge_slashes = merge_slashes
+            app.url_map.redirect_defaults = redirect_defaults
+        for path in paths:
+            expected = routed(apps[0], path, "GET", "localhost", "http")
+            outcomes.add((path, str(expected)))
+            for _ in range(2):
+                assert routed(apps[1], path, "GET", "localhost", "http") == expected, path
+    assert len(outcomes) > len(paths)  # the settings changed some answers
+
+
+def test_a_map_of_another_class_matches_every_time(monkeypatch):
+    app = aioflask.Flask(__name__, static_folder=None)
+    app.url_map = Map()
+    app.add_url_rule("/", "index", lambda: "x")
+    calls = []
+    original = werkzeug.routing.MapAdapter.match
+
+    def spy(self, *args, **kwargs):
+        calls.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(werkzeug.routing.MapAdapter, "match", spy)
+    for _ in range(3):
+        assert routed(app, "/", "GET", "localhost", "http")[0] == "index"
+    assert len(calls) == 3
