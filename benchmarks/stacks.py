@@ -158,6 +158,13 @@ STACKS: dict[str, Stack] = {
         ),
         Stack("raw-asgi", _UV, uvicorn("raw_app:app", lifespan=False), _EVERY),
         Stack("raw-asgi-granian", _GR, granian("raw_app:app", "asginl"), _EVERY),
+        Stack(
+            "raw-rsgi-granian",
+            "granian RSGI (uvloop)",
+            granian("rsgi_app:app", "rsgi"),
+            _EVERY,
+            default=False,
+        ),
         Stack("starlette", _UV, uvicorn("starlette_app:app"), _EVERY),
         Stack("quart", _UV, uvicorn("quart_app:app"), _EVERY),
         Stack(
