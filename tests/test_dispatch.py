@@ -343,3 +343,32 @@ def test_hooks_run_as_flask_runs_them(method, path):
         headers = sorted((k.lower(), v) for k, v in response.headers.items())
         results.append((response.status_code, headers, response.data, calls))
     assert results[0] == results[1]
+
+
+def test_blueprints_are_read_only_for_registered_hooks(monkeypatch):
+    reads = []
+    original = flask.Request.blueprints
+
+    def blueprints(self):  # type: ignore[no-untyped-def]
+        reads.append(self.endpoint)
+        return original.fget(self)
+
+    monkeypatch.setattr(flask.Request, "blueprints", property(blueprints))
+    app = aioflask.Flask(__name__)
+    bp = flask.Blueprint("bp", __name__)
+    bp.get("/x")(lambda: "x")
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.get("/x").text == "x"
+    assert reads == []  # no hook registered: nothing to look up
+    calls = []
+    app2 = aioflask.Flask(__name__)
+    bp2 = flask.Blueprint("bp", __name__)
+    bp2.get("/x")(lambda: "x")
+    bp2.before_request(lambda: calls.append("bp before") and None)
+    bp2.after_request(lambda r: calls.append("bp after") or r)
+    bp2.teardown_request(lambda e: calls.append("bp teardown"))
+    app2.register_blueprint(bp2)
+    assert app2.test_client().get("/x").text == "x"
+    assert calls == ["bp before", "bp after", "bp teardown"]
+    assert reads == ["bp.<lambda>"] * 3  # before, after and teardown: one read each
