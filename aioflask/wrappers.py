@@ -424,6 +424,8 @@ def _template(cls: Any, mimetype: str | None) -> _Template | bool:
     if type(sample.headers) is not Headers or sample.response != [b""] or sample._on_close:
         return False
     sets_length = cls.automatically_set_content_length
+    if not items or items[0][0] != "Content-Type":
+        return False  # no Content-Type (no mimetype): the constructor's way
     if items[1:] != ([("Content-Length", "0")] if sets_length else []):
         return False
     fields = {name: value for name, value in vars(sample).items() if name not in _OWN}

@@ -217,7 +217,14 @@ def test_new_response_is_the_constructor_s(cls, mimetype, body):
         assert _state(made) == _state(cls(body, mimetype=mimetype))
 
 
-@pytest.mark.parametrize("cls", [_OwnInit, _OwnSetData, flask.Response, werkzeug.wrappers.Response])
+class _NoType(Response):
+    default_mimetype = None
+    automatically_set_content_length = False
+
+
+@pytest.mark.parametrize(
+    "cls", [_OwnInit, _OwnSetData, _NoType, flask.Response, werkzeug.wrappers.Response]
+)
 def test_new_response_leaves_other_classes_to_their_constructor(cls):
     from aioflask.wrappers import new_response
 
