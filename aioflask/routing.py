@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-import werkzeug.routing
 from werkzeug.routing import Map as WerkzeugMap
 from werkzeug.routing import MapAdapter as WerkzeugMapAdapter
 from werkzeug.routing import Rule, RuleFactory
@@ -58,8 +57,10 @@ class URLAdapters:
     def __call__(self, app: Any, request: Request) -> WerkzeugMapAdapter | None:
         url_map = app.url_map
         cls = type(url_map)
-        base = WerkzeugMap
-        if cls.bind_to_environ is not base.bind_to_environ or cls.bind is not base.bind:
+        if (
+            cls.bind_to_environ is not WerkzeugMap.bind_to_environ
+            or cls.bind is not WerkzeugMap.bind
+        ):
             return self._slow(app, request)
         config = app.config
         trusted = config["TRUSTED_HOSTS"]
@@ -120,7 +121,7 @@ class URLAdapters:
 _MatchKey = tuple[str | None, str, str, bool, bool, bool]
 
 
-class Map(werkzeug.routing.Map):
+class Map(WerkzeugMap):
     """Werkzeug's :class:`~werkzeug.routing.Map` (aioflask's ``url_map_class``),
     remembering the rule that each URL without variables matched.
 
@@ -138,7 +139,7 @@ class Map(werkzeug.routing.Map):
         self.matches.clear()
 
 
-class MapAdapter(werkzeug.routing.MapAdapter):
+class MapAdapter(WerkzeugMapAdapter):
     """Werkzeug's adapter; the request's own match (Flask's ``match_request``)
     is looked up among the earlier ones of a :class:`Map` first."""
 
